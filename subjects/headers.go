@@ -1,0 +1,33 @@
+package subjects
+
+// Envelope headers. Every message on the bus is a CloudEvent in NATS binary mode: the
+// ce-* attributes are headers and the body is the original payload, byte for byte.
+const (
+	// SpecVersion is the CloudEvents version hookbus writes.
+	SpecVersion = "1.0"
+
+	HeaderSpecVersion = "ce-specversion" // CloudEvents spec version, always SpecVersion
+	HeaderID          = "ce-id"          // event id; equal to Nats-Msg-Id
+	HeaderSource      = "ce-source"      // "/webhooks/<source>" or "/agents/<agent>"
+	HeaderType        = "ce-type"        // event type, e.g. "issues.opened"
+	HeaderTime        = "ce-time"        // RFC 3339 time the event entered the bus
+	HeaderContentType = "content-type"   // media type of the body
+
+	// HeaderMsgID is the JetStream de-duplication header; hookbus sets it to the event id.
+	HeaderMsgID = "Nats-Msg-Id"
+
+	// HeaderVerifiedBy names the scheme that verified an ingress request ("github", "hmac", …).
+	HeaderVerifiedBy = "Hookbus-Verified-By"
+	// HeaderDeliveryID is the provider's own delivery id (e.g. X-GitHub-Delivery), if any.
+	HeaderDeliveryID = "Hookbus-Delivery-Id"
+	// HeaderCausationID is the id of the event whose handling emitted this one.
+	HeaderCausationID = "Hookbus-Causation-Id"
+	// HeaderCorrelationID is the id of the first event of the chain this one belongs to.
+	HeaderCorrelationID = "Hookbus-Correlation-Id"
+	// HeaderHops counts the agent hops between the first event of the chain and this one.
+	HeaderHops = "Hookbus-Hops"
+	// HeaderReplay is set to "true" on messages that a replay re-drove.
+	HeaderReplay = "Hookbus-Replay"
+	// HeaderTraceparent is the W3C trace context, passed through when present.
+	HeaderTraceparent = "traceparent"
+)

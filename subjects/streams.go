@@ -1,0 +1,75 @@
+package subjects
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	StreamWebhooks = "WEBHOOKS" // ingress: webhooks.>
+	StreamAgents   = "AGENTS"   // agent events and tasks: agents.>
+	StreamDLQ      = "DLQ"      // dead letters: dlq.>
+)
+
+// DefaultDuplicateWindow is the stream de-duplication window when none is configured.
+const DefaultDuplicateWindow = 2 * time.Minute
+
+// StreamOptions are the deployment choices applied to every hookbus stream.
+// The zero value means one replica, file storage, the default duplicate window and no age
+// limit.
+type StreamOptions struct {
+	Replicas        int
+	DuplicateWindow time.Duration
+	MaxAge          time.Duration
+}
+
+// Streams returns the definitions of the hookbus streams, ingress first.
+func Streams(o StreamOptions) []jetstream.StreamConfig {
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = DefaultDuplicateWindow
+	}
+	mk := func(name, root, desc string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{root + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Replicas:    o.Replicas,
+			Duplicates:  o.DuplicateWindow,
+			MaxAge:      o.MaxAge,
+			Discard:     jetstream.DiscardOld,
+		}
+	}
+	return []jetstream.StreamConfig{
+		mk(StreamWebhooks, WebhooksRoot, "hookbus: verified incoming webhooks"),
+		mk(StreamAgents, AgentsRoot, "hookbus: events and tasks of agents"),
+		mk(StreamDLQ, DLQRoot, "hookbus: dead letters of agents"),
+	}
+}
+
+// StreamFor returns the name of the stream that stores subject or filter (which may end in a
+// wildcard), by its root token; "" when no hookbus stream does.
+func StreamFor(subject string) string {
+	root := subject
+	for i := 0; i < len(subject); i++ {
+		if subject[i] == '.' {
+			root = subject[:i]
+			break
+		}
+	}
+	switch root {
+	case WebhooksRoot:
+		return StreamWebhooks
+	case AgentsRoot:
+		return StreamAgents
+	case DLQRoot:
+		return StreamDLQ
+	}
+	return ""
+}
