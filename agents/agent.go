@@ -1,0 +1,304 @@
+package agents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hookbus/hookbus/subjects"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Defaults applied by Config.Validate to zero fields.
+const (
+	DefaultAckWait        = 30 * time.Second
+	DefaultConcurrency    = 1
+	DefaultStopTimeout    = 30 * time.Second
+	DefaultPublishTimeout = 5 * time.Second
+)
+
+// DefaultBackoff is the redelivery delay schedule after a handler error; the last step
+// repeats.
+var DefaultBackoff = []time.Duration{
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute,
+}
+
+// Config describes one agent. Name, Subjects and Handler are required; the zero value of
+// every other field means its default.
+type Config struct {
+	// Name is the agent's name: its consumers' durable name and the token in
+	// agents.<name>.events.>. 1-64 bytes of [a-z0-9_-].
+	Name string
+	// Subjects are the filters the agent consumes, e.g. "webhooks.github.issues.>" or
+	// "agents.triage.events.>". Filters under one root share one durable consumer.
+	Subjects []string
+	// Handler reacts to each event.
+	Handler Handler
+	// Concurrency bounds the handlers running at once (and the events fetched but not yet
+	// acknowledged). Default 1: events are handled one at a time, in order.
+	Concurrency int
+	// AckWait is how long the server waits for an acknowledgement before redelivering. A
+	// running handler keeps its lease: the SDK reports progress every AckWait/3.
+	AckWait time.Duration
+	// Backoff is the delay before each redelivery after a handler error; the last step
+	// repeats. Default DefaultBackoff.
+	Backoff []time.Duration
+	// MaxDeliver bounds deliveries of one event; 0 or -1 means no bound.
+	MaxDeliver int
+	// StopTimeout bounds the wait for running handlers on stop; then their ctx is cancelled.
+	StopTimeout time.Duration
+	// PublishTimeout bounds Emit when its ctx has no deadline.
+	PublishTimeout time.Duration
+	// Logger receives the agent's log; zerolog.Nop() when zero.
+	Logger zerolog.Logger
+}
+
+// Validate checks the config and fills defaults. Its errors wrap ErrConfig and name the
+// field.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := subjects.ValidName(c.Name); err != nil {
+		errs = append(errs, fmt.Errorf("%w: Name: %w", ErrConfig, err))
+	}
+	if len(c.Subjects) == 0 {
+		errs = append(errs, fmt.Errorf("%w: Subjects: at least one filter is required", ErrConfig))
+	}
+	for _, s := range c.Subjects {
+		if subjects.StreamFor(s) == "" {
+			errs = append(errs, fmt.Errorf("%w: Subjects: %q is not under the webhooks, agents or dlq roots", ErrConfig, s))
+		}
+	}
+	if c.Handler == nil {
+		errs = append(errs, fmt.Errorf("%w: Handler is required", ErrConfig))
+	}
+	if c.Concurrency < 0 || c.AckWait < 0 || c.StopTimeout < 0 || c.PublishTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%w: Concurrency, AckWait, StopTimeout and PublishTimeout must not be negative", ErrConfig))
+	}
+	for _, d := range c.Backoff {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%w: Backoff: step %s must be positive", ErrConfig, d))
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = DefaultBackoff
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = -1
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	return nil
+}
+
+// Agent is a configured agent bound to a NATS connection. Create it with New and start it
+// with Run.
+type Agent struct {
+	name string
+	cfg  Config
+	js   jetstream.JetStream
+	log  zerolog.Logger
+}
+
+// New validates cfg and binds it to nc. It returns Config.Validate's error, or an error when
+// JetStream is not available on nc.
+func New(nc *nats.Conn, cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("agents: jetstream: %w", err)
+	}
+	return &Agent{name: cfg.Name, cfg: cfg, js: js, log: cfg.Logger.With().Str("agent", cfg.Name).Logger()}, nil
+}
+
+// Name is the agent's name.
+func (a *Agent) Name() string { return a.name }
+
+// consumerConfigs groups the agent's filters by the stream that stores them: one durable
+// consumer per stream.
+func (a *Agent) consumerConfigs() map[string]jetstream.ConsumerConfig {
+	out := make(map[string]jetstream.ConsumerConfig)
+	for _, s := range a.cfg.Subjects {
+		stream := subjects.StreamFor(s)
+		cc, ok := out[stream]
+		if !ok {
+			cc = jetstream.ConsumerConfig{
+				Durable:       a.name,
+				Description:   "hookbus agent " + a.name,
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       a.cfg.AckWait,
+				MaxDeliver:    a.cfg.MaxDeliver,
+				MaxAckPending: a.cfg.Concurrency,
+			}
+		}
+		cc.FilterSubjects = append(cc.FilterSubjects, s)
+		out[stream] = cc
+	}
+	return out
+}
+
+// Run creates or updates the agent's durable consumers and handles events until ctx is done.
+// Then it stops fetching, waits for running handlers to finish and be acknowledged (at most
+// StopTimeout, after which their ctx is cancelled), and returns nil. It returns an error when
+// a consumer cannot be created (stream missing, NATS unavailable).
+func (a *Agent) Run(ctx context.Context) error {
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+
+	sem := make(chan struct{}, a.cfg.Concurrency)
+	var handlers sync.WaitGroup
+	var iters []jetstream.MessagesContext
+	for stream, cc := range a.consumerConfigs() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cons, err := a.js.CreateOrUpdateConsumer(cctx, stream, cc)
+		cancel()
+		if err != nil {
+			for _, it := range iters {
+				it.Stop()
+			}
+			return fmt.Errorf("agents: %s: consumer on stream %s: %w", a.name, stream, err)
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(a.cfg.Concurrency))
+		if err != nil {
+			for _, it := range iters {
+				it.Stop()
+			}
+			return fmt.Errorf("agents: %s: consume %s: %w", a.name, stream, err)
+		}
+		iters = append(iters, it)
+		a.log.Info().Str("stream", stream).Strs("filters", cc.FilterSubjects).Msg("agent consuming")
+	}
+
+	var readers sync.WaitGroup
+	for _, it := range iters {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						a.log.Error().Err(err).Msg("fetch stopped")
+					}
+					return
+				}
+				sem <- struct{}{}
+				handlers.Add(1)
+				go func() {
+					defer func() { <-sem; handlers.Done() }()
+					a.process(hard, msg)
+				}()
+			}
+		}()
+	}
+
+	<-ctx.Done()
+	a.log.Info().Msg("agent stopping: waiting for running handlers")
+	for _, it := range iters {
+		it.Drain()
+	}
+	readers.Wait()
+	done := make(chan struct{})
+	go func() { handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(a.cfg.StopTimeout):
+		a.log.Warn().Dur("stop_timeout", a.cfg.StopTimeout).Msg("handlers still running: cancelling them")
+		cancelHard()
+		<-done
+	}
+	a.log.Info().Msg("agent stopped")
+	return nil
+}
+
+// process runs the handler for one message and settles it: ack on success, delayed nak on
+// error. While the handler runs, the lease is renewed so the server does not redeliver.
+func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
+	ev := newEvent(a, msg)
+	log := a.log.With().Str("id", ev.ID).Str("subject", ev.Subject).Int("attempt", ev.Attempt).Logger()
+	stop := a.keepLease(msg)
+	err := a.call(log.WithContext(ctx), ev)
+	stop()
+	if err == nil {
+		actx, cancel := context.WithTimeout(context.Background(), a.cfg.PublishTimeout)
+		defer cancel()
+		if err := msg.DoubleAck(actx); err != nil {
+			// The event will be redelivered; its emitted events are de-duplicated then.
+			log.Warn().Err(err).Msg("ack not confirmed")
+		}
+		return
+	}
+	delay := a.backoff(ev.Attempt)
+	log.Warn().Err(err).Dur("retry_in", delay).Msg("handler failed")
+	if err := msg.NakWithDelay(delay); err != nil {
+		log.Warn().Err(err).Msg("nak failed; the event is redelivered after AckWait")
+	}
+}
+
+// call runs the handler, turning a panic into an error.
+func (a *Agent) call(ctx context.Context, ev *Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, p)
+		}
+	}()
+	return a.cfg.Handler.Handle(ctx, ev)
+}
+
+// keepLease reports progress every AckWait/3 until the returned stop is called.
+func (a *Agent) keepLease(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(a.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func (a *Agent) backoff(attempt int) time.Duration {
+	i := attempt - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(a.cfg.Backoff) {
+		i = len(a.cfg.Backoff) - 1
+	}
+	return a.cfg.Backoff[i]
+}
+
+func (a *Agent) publishContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, a.cfg.PublishTimeout)
+}

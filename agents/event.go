@@ -1,0 +1,152 @@
+package agents
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hookbus/hookbus/subjects"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Event is one message handed to a Handler: a CloudEvent read from the bus, with the hookbus
+// envelope headers decoded. Data is the original payload, byte for byte.
+type Event struct {
+	ID          string    // ce-id; also the Nats-Msg-Id
+	Source      string    // ce-source, e.g. "/webhooks/github" or "/agents/triage"
+	Type        string    // ce-type, e.g. "issues.opened"
+	Time        time.Time // ce-time; zero if absent or unreadable
+	ContentType string    // content-type of Data
+	Subject     string    // NATS subject it was read from
+	Data        []byte    // payload, unchanged
+
+	DeliveryID    string // the provider's delivery id, for webhooks
+	CausationID   string // id of the event whose handling emitted this one; "" for webhooks
+	CorrelationID string // id of the first event of the chain; the event's own id for webhooks
+	Hops          int    // agent hops since the first event of the chain
+	Replay        bool   // true when a replay re-drove this message
+
+	Stream   string // stream it was read from
+	Sequence uint64 // stream sequence
+	Attempt  int    // 1 on the first delivery, 2 on the first redelivery, …
+
+	// Header holds every header of the message, including ones hookbus does not decode.
+	Header nats.Header
+
+	agent   *Agent
+	emitted map[string]int
+}
+
+// newEvent decodes a message read from a stream.
+func newEvent(a *Agent, m jetstream.Msg) *Event {
+	h := m.Headers()
+	ev := &Event{
+		ID:            h.Get(subjects.HeaderID),
+		Source:        h.Get(subjects.HeaderSource),
+		Type:          h.Get(subjects.HeaderType),
+		ContentType:   h.Get(subjects.HeaderContentType),
+		Subject:       m.Subject(),
+		Data:          m.Data(),
+		DeliveryID:    h.Get(subjects.HeaderDeliveryID),
+		CausationID:   h.Get(subjects.HeaderCausationID),
+		CorrelationID: h.Get(subjects.HeaderCorrelationID),
+		Replay:        h.Get(subjects.HeaderReplay) == "true",
+		Header:        h,
+		agent:         a,
+	}
+	if ev.ID == "" {
+		ev.ID = h.Get(subjects.HeaderMsgID)
+	}
+	if t, err := time.Parse(time.RFC3339Nano, h.Get(subjects.HeaderTime)); err == nil {
+		ev.Time = t
+	}
+	if n, err := strconv.Atoi(h.Get(subjects.HeaderHops)); err == nil && n > 0 {
+		ev.Hops = n
+	}
+	if md, err := m.Metadata(); err == nil {
+		ev.Stream = md.Stream
+		ev.Sequence = md.Sequence.Stream
+		ev.Attempt = int(md.NumDelivered)
+		if ev.Time.IsZero() {
+			ev.Time = md.Timestamp
+		}
+	}
+	if ev.ID == "" {
+		// A message published by hand without an envelope: its stream position identifies it.
+		ev.ID = fmt.Sprintf("%s:%d", ev.Stream, ev.Sequence)
+	}
+	if ev.CorrelationID == "" {
+		ev.CorrelationID = ev.ID
+	}
+	return ev
+}
+
+// EmitOption adjusts one emitted event.
+type EmitOption func(*nats.Msg)
+
+// WithContentType sets the content type of an emitted event; the default is
+// "application/json".
+func WithContentType(ct string) EmitOption {
+	return func(m *nats.Msg) { m.Header.Set(subjects.HeaderContentType, ct) }
+}
+
+// Emitted describes an event stored by Emit.
+type Emitted struct {
+	ID        string // derived event id
+	Subject   string // agents.<agent>.events.<type>
+	Sequence  uint64 // sequence in the AGENTS stream
+	Duplicate bool   // true when the stream already had this id (the handler ran before)
+}
+
+// Emit publishes an event of the handling agent, of type typ (dot-separated, e.g.
+// "issue.triaged"), caused by ev, and waits until the stream has stored it. The event's id is
+// derived from ev's id, the agent, typ and how many events of typ this handling emitted
+// before, so a handler that runs again for the same event emits the same ids and the stream
+// stores each once. It carries ev's correlation id, ev's id as causation id, one more hop
+// than ev, and ev's traceparent.
+//
+// Emit returns an error when the stream does not confirm the write (ctx done, NATS
+// unavailable); the handler should then return an error so that the event is retried.
+func (ev *Event) Emit(ctx context.Context, typ string, data []byte, opts ...EmitOption) (Emitted, error) {
+	a := ev.agent
+	if a == nil {
+		return Emitted{}, fmt.Errorf("%w: Emit on an event not handed out by an agent", ErrConfig)
+	}
+	if ev.emitted == nil {
+		ev.emitted = make(map[string]int)
+	}
+	n := ev.emitted[typ]
+	ev.emitted[typ] = n + 1
+	id := subjects.DerivedID(ev.ID, a.name, typ, n)
+	msg := &nats.Msg{
+		Subject: subjects.AgentEvent(a.name, typ),
+		Data:    data,
+		Header: nats.Header{
+			subjects.HeaderSpecVersion:   {subjects.SpecVersion},
+			subjects.HeaderID:            {id},
+			subjects.HeaderSource:        {"/agents/" + a.name},
+			subjects.HeaderType:          {typ},
+			subjects.HeaderTime:          {time.Now().UTC().Format(time.RFC3339Nano)},
+			subjects.HeaderContentType:   {"application/json"},
+			subjects.HeaderMsgID:         {id},
+			subjects.HeaderCausationID:   {ev.ID},
+			subjects.HeaderCorrelationID: {ev.CorrelationID},
+			subjects.HeaderHops:          {strconv.Itoa(ev.Hops + 1)},
+		},
+	}
+	if tp := ev.Header.Get(subjects.HeaderTraceparent); tp != "" {
+		msg.Header.Set(subjects.HeaderTraceparent, tp)
+	}
+	for _, o := range opts {
+		o(msg)
+	}
+	ctx, cancel := a.publishContext(ctx)
+	defer cancel()
+	ack, err := a.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return Emitted{}, fmt.Errorf("agents: emit %s: %w", msg.Subject, err)
+	}
+	return Emitted{ID: id, Subject: msg.Subject, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
