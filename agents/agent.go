@@ -19,6 +19,8 @@ const (
 	DefaultConcurrency    = 1
 	DefaultStopTimeout    = 30 * time.Second
 	DefaultPublishTimeout = 5 * time.Second
+	DefaultMaxDeliver     = 10
+	DefaultMaxHops        = 16
 )
 
 // DefaultBackoff is the redelivery delay schedule after a handler error; the last step
@@ -47,8 +49,17 @@ type Config struct {
 	// Backoff is the delay before each redelivery after a handler error; the last step
 	// repeats. Default DefaultBackoff.
 	Backoff []time.Duration
-	// MaxDeliver bounds deliveries of one event; 0 or -1 means no bound.
+	// MaxDeliver bounds deliveries of one event: after that many failed attempts (errors,
+	// or crashes before an acknowledgement) the event is dead-lettered on dlq.<name> and the
+	// agent moves on. Default DefaultMaxDeliver; -1 retries for ever.
 	MaxDeliver int
+	// MaxHops bounds chains of agents triggering each other: an event that has passed
+	// through more agents is dead-lettered instead of handled, and Emit refuses to go past
+	// it (ErrHopLimit). Default DefaultMaxHops.
+	MaxHops int
+	// DoneTTL is how long Event.Once remembers a completed step; default
+	// subjects.DefaultDoneTTL (7 days). It is set when the bucket is first created.
+	DoneTTL time.Duration
 	// StopTimeout bounds the wait for running handlers on stop; then their ctx is cancelled.
 	StopTimeout time.Duration
 	// PublishTimeout bounds Emit when its ctx has no deadline.
@@ -75,8 +86,11 @@ func (c *Config) Validate() error {
 	if c.Handler == nil {
 		errs = append(errs, fmt.Errorf("%w: Handler is required", ErrConfig))
 	}
-	if c.Concurrency < 0 || c.AckWait < 0 || c.StopTimeout < 0 || c.PublishTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%w: Concurrency, AckWait, StopTimeout and PublishTimeout must not be negative", ErrConfig))
+	if c.Concurrency < 0 || c.AckWait < 0 || c.StopTimeout < 0 || c.PublishTimeout < 0 || c.MaxHops < 0 {
+		errs = append(errs, fmt.Errorf("%w: Concurrency, AckWait, StopTimeout, PublishTimeout and MaxHops must not be negative", ErrConfig))
+	}
+	if c.MaxDeliver < -1 {
+		errs = append(errs, fmt.Errorf("%w: MaxDeliver: %d, want -1 (no bound) or more", ErrConfig, c.MaxDeliver))
 	}
 	for _, d := range c.Backoff {
 		if d <= 0 {
@@ -97,7 +111,10 @@ func (c *Config) Validate() error {
 		c.Backoff = DefaultBackoff
 	}
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = -1
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.MaxHops == 0 {
+		c.MaxHops = DefaultMaxHops
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = DefaultStopTimeout
@@ -115,6 +132,7 @@ type Agent struct {
 	cfg  Config
 	js   jetstream.JetStream
 	log  zerolog.Logger
+	done doneStore
 }
 
 // New validates cfg and binds it to nc. It returns Config.Validate's error, or an error when
@@ -147,7 +165,9 @@ func (a *Agent) consumerConfigs() map[string]jetstream.ConsumerConfig {
 				DeliverPolicy: jetstream.DeliverAllPolicy,
 				AckPolicy:     jetstream.AckExplicitPolicy,
 				AckWait:       a.cfg.AckWait,
-				MaxDeliver:    a.cfg.MaxDeliver,
+				// The SDK counts attempts itself and dead-letters; the server never drops an
+				// event silently after a maximum.
+				MaxDeliver:    -1,
 				MaxAckPending: a.cfg.Concurrency,
 			}
 		}
@@ -232,10 +252,20 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // process runs the handler for one message and settles it: ack on success, delayed nak on
-// error. While the handler runs, the lease is renewed so the server does not redeliver.
+// error, dead letter on a permanent error or the last allowed attempt. While the handler
+// runs, the lease is renewed so the server does not redeliver.
 func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 	ev := newEvent(a, msg)
 	log := a.log.With().Str("id", ev.ID).Str("subject", ev.Subject).Int("attempt", ev.Attempt).Logger()
+	switch {
+	case ev.Hops > a.cfg.MaxHops:
+		a.giveUp(ev, msg, log, fmt.Errorf("%w: %d hops > %d; chain: %s", ErrHopLimit, ev.Hops, a.cfg.MaxHops, ev.chain()))
+		return
+	case a.cfg.MaxDeliver > 0 && ev.Attempt > a.cfg.MaxDeliver:
+		// Earlier attempts never settled: the handler hung or its process died each time.
+		a.giveUp(ev, msg, log, fmt.Errorf("delivered %d times without an outcome (max deliver %d)", ev.Attempt-1, a.cfg.MaxDeliver))
+		return
+	}
 	stop := a.keepLease(msg)
 	err := a.call(log.WithContext(ctx), ev)
 	stop()
@@ -248,11 +278,30 @@ func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 		}
 		return
 	}
+	if errors.Is(err, ErrPermanent) || (a.cfg.MaxDeliver > 0 && ev.Attempt >= a.cfg.MaxDeliver) {
+		a.giveUp(ev, msg, log, err)
+		return
+	}
+	a.retry(ev, msg, log, err)
+}
+
+// retry has the event redelivered after the backoff for its attempt.
+func (a *Agent) retry(ev *Event, msg jetstream.Msg, log zerolog.Logger, err error) {
 	delay := a.backoff(ev.Attempt)
 	log.Warn().Err(err).Dur("retry_in", delay).Msg("handler failed")
 	if err := msg.NakWithDelay(delay); err != nil {
 		log.Warn().Err(err).Msg("nak failed; the event is redelivered after AckWait")
 	}
+}
+
+// giveUp dead-letters the event; if the dead letter cannot be stored, the event is retried
+// instead, so nothing is dropped.
+func (a *Agent) giveUp(ev *Event, msg jetstream.Msg, log zerolog.Logger, reason error) {
+	if err := a.deadLetter(ev, msg, reason); err != nil {
+		a.retry(ev, msg, log, fmt.Errorf("dead letter not stored (%w) for: %w", err, reason))
+		return
+	}
+	log.Error().Str("reason", reason.Error()).Str("dlq", subjects.DLQ(a.name)).Msg("event dead-lettered")
 }
 
 // call runs the handler, turning a panic into an error.

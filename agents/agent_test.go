@@ -378,7 +378,7 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	ok := agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h}
-	if err := ok.Validate(); err != nil || ok.Concurrency != 1 || ok.AckWait != agents.DefaultAckWait || ok.MaxDeliver != -1 {
+	if err := ok.Validate(); err != nil || ok.Concurrency != 1 || ok.AckWait != agents.DefaultAckWait || ok.MaxDeliver != agents.DefaultMaxDeliver || ok.MaxHops != agents.DefaultMaxHops {
 		t.Fatalf("Validate() = %v, defaults %+v", err, ok)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookbus/hookbus/subjects"
@@ -114,6 +115,10 @@ func (ev *Event) Emit(ctx context.Context, typ string, data []byte, opts ...Emit
 	if a == nil {
 		return Emitted{}, fmt.Errorf("%w: Emit on an event not handed out by an agent", ErrConfig)
 	}
+	if ev.Hops+1 > a.cfg.MaxHops {
+		return Emitted{}, Permanent(fmt.Errorf("%w: emitting %q would make hop %d > %d; chain: %s",
+			ErrHopLimit, typ, ev.Hops+1, a.cfg.MaxHops, ev.chain()))
+	}
 	if ev.emitted == nil {
 		ev.emitted = make(map[string]int)
 	}
@@ -134,6 +139,7 @@ func (ev *Event) Emit(ctx context.Context, typ string, data []byte, opts ...Emit
 			subjects.HeaderCausationID:   {ev.ID},
 			subjects.HeaderCorrelationID: {ev.CorrelationID},
 			subjects.HeaderHops:          {strconv.Itoa(ev.Hops + 1)},
+			subjects.HeaderChain:         {ev.chainFor(a.cfg.MaxHops)},
 		},
 	}
 	if tp := ev.Header.Get(subjects.HeaderTraceparent); tp != "" {
@@ -149,4 +155,21 @@ func (ev *Event) Emit(ctx context.Context, typ string, data []byte, opts ...Emit
 		return Emitted{}, fmt.Errorf("agents: emit %s: %w", msg.Subject, err)
 	}
 	return Emitted{ID: id, Subject: msg.Subject, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// chain is the ids of the events that led to ev, and ev's own, oldest first.
+func (ev *Event) chain() string {
+	if c := ev.Header.Get(subjects.HeaderChain); c != "" {
+		return c + " " + ev.ID
+	}
+	return ev.ID
+}
+
+// chainFor is the chain an event emitted while handling ev carries: at most max ids.
+func (ev *Event) chainFor(max int) string {
+	c := ev.chain()
+	for n := strings.Count(c, " ") + 1; n > max; n-- {
+		_, c, _ = strings.Cut(c, " ")
+	}
+	return c
 }

@@ -31,3 +31,24 @@ const (
 	// HeaderTraceparent is the W3C trace context, passed through when present.
 	HeaderTraceparent = "traceparent"
 )
+
+// Dead-letter and loop-guard headers.
+const (
+	// HeaderChain lists the ids of the events that led to this one, oldest first, separated
+	// by spaces; at most the hop limit of them.
+	HeaderChain = "Hookbus-Chain"
+
+	// HeaderDLQReason is the error text that dead-lettered a message.
+	HeaderDLQReason = "Hookbus-Dlq-Reason"
+	// HeaderDLQAttempts is the number of deliveries the agent had made.
+	HeaderDLQAttempts = "Hookbus-Dlq-Attempts"
+	// HeaderDLQTime is the RFC 3339 time the message was dead-lettered.
+	HeaderDLQTime = "Hookbus-Dlq-Time"
+	// HeaderDLQSubject is the subject the message was originally stored under.
+	HeaderDLQSubject = "Hookbus-Dlq-Subject"
+	// HeaderDLQStream and HeaderDLQSequence locate the original message.
+	HeaderDLQStream   = "Hookbus-Dlq-Stream"
+	HeaderDLQSequence = "Hookbus-Dlq-Sequence"
+	// HeaderDLQAgent names the agent that gave up on the message.
+	HeaderDLQAgent = "Hookbus-Dlq-Agent"
+)

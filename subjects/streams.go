@@ -73,3 +73,31 @@ func StreamFor(subject string) string {
 	}
 	return ""
 }
+
+// KV buckets.
+const (
+	// BucketDone holds agents' "done" records (idempotency of side effects), keyed
+	// <agent>.<sha256 of event id and step>, expiring after their TTL.
+	BucketDone = "hookbus_done"
+)
+
+// DefaultDoneTTL is how long a done record is kept when the agent does not say.
+const DefaultDoneTTL = 7 * 24 * time.Hour
+
+// DoneBucket returns the definition of the done-record bucket.
+func DoneBucket(o StreamOptions, ttl time.Duration) jetstream.KeyValueConfig {
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	if ttl <= 0 {
+		ttl = DefaultDoneTTL
+	}
+	return jetstream.KeyValueConfig{
+		Bucket:      BucketDone,
+		Description: "hookbus: side effects agents have completed, by event",
+		TTL:         ttl,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+		History:     1,
+	}
+}
