@@ -1,0 +1,75 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hookbus/hookbus/subjects"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+// Admin serves the operator endpoints on their own address:
+//
+//	/healthz  200 while the process serves
+//	/readyz   200 when NATS is connected and the WEBHOOKS stream answers, 503 otherwise
+type Admin struct {
+	ln  net.Listener
+	srv *fasthttp.Server
+}
+
+// NewAdmin listens on addr. It returns an error when the address cannot be bound.
+func NewAdmin(addr string, nc *nats.Conn, js jetstream.JetStream, log zerolog.Logger) (*Admin, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: admin.listen: %w", err)
+	}
+	a := &Admin{ln: ln}
+	a.srv = &fasthttp.Server{
+		Name:         "hookbus-admin",
+		ReadTimeout:  5 * time.Second,
+		WriteTimeout: 5 * time.Second,
+		Logger:       fasthttpLogger{log},
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			switch string(ctx.Path()) {
+			case "/healthz":
+				ctx.SetBodyString("ok\n")
+			case "/readyz":
+				if why := ready(nc, js); why != "" {
+					ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+					ctx.SetBodyString(why + "\n")
+					return
+				}
+				ctx.SetBodyString("ready\n")
+			default:
+				ctx.SetStatusCode(fasthttp.StatusNotFound)
+			}
+		},
+	}
+	return a, nil
+}
+
+func ready(nc *nats.Conn, js jetstream.JetStream) string {
+	if !nc.IsConnected() {
+		return "NATS not connected"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, subjects.StreamWebhooks); err != nil {
+		return "stream " + subjects.StreamWebhooks + ": " + err.Error()
+	}
+	return ""
+}
+
+// Addr is the bound address.
+func (a *Admin) Addr() string { return a.ln.Addr().String() }
+
+// Serve serves until Close.
+func (a *Admin) Serve() { _ = a.srv.Serve(a.ln) }
+
+// Close stops the admin listener.
+func (a *Admin) Close() { _ = a.srv.Shutdown() }

@@ -1,0 +1,122 @@
+package config
+
+import (
+	"time"
+
+	"github.com/hookbus/hookbus/bridge/verify"
+)
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	// Path is the file it was read from.
+	Path string
+	Log  Log
+	HTTP HTTP
+	// Admin is the operator listener.
+	Admin   Admin
+	NATS    NATS
+	Streams Streams
+	// RequireSecrets refuses to start when a source's secret variable is unset, instead of
+	// disabling the source.
+	RequireSecrets bool
+	// Sources in file order, enabled and disabled.
+	Sources []*Source
+}
+
+// Source returns the source named name, or nil.
+func (c *Config) Source(name string) *Source {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  string // trace, debug, info, warn, error
+	Format string // auto, console, json
+}
+
+// HTTP configures the ingress listener.
+type HTTP struct {
+	Listen          string
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	ShutdownTimeout time.Duration
+	// MaxBody is the default body limit of every source, in bytes.
+	MaxBody int64
+}
+
+// Admin configures the operator listener (/healthz, /readyz).
+type Admin struct {
+	// Listen is its address; "" disables it.
+	Listen string
+}
+
+// NATS says where the streams live: an embedded server, or an existing one at URL.
+type NATS struct {
+	Embedded       *Embedded // nil when URL is used
+	URL            string
+	Creds          string
+	PublishTimeout time.Duration
+}
+
+// Embedded configures the embedded NATS server.
+type Embedded struct {
+	Listen   string
+	StoreDir string // relative to the working directory unless absolute
+	Sync     string // "default" (survives a killed process) or "always" (fsync before ack)
+}
+
+// Streams are the settings of the hookbus streams.
+type Streams struct {
+	Replicas        int
+	DuplicateWindow time.Duration
+	MaxAge          time.Duration
+}
+
+// Source is one configured sender.
+type Source struct {
+	Name   string
+	Verify string // scheme name
+	// MaxBody is the body limit of this source, in bytes.
+	MaxBody int64
+	// Verifier checks this source's requests; nil when Disabled.
+	Verifier verify.Verifier
+	// Disabled says why the source is off ("GITHUB_WEBHOOK_SECRET is not set"); "" when it
+	// is enabled. Requests to a disabled source are answered 404.
+	Disabled string
+	// Options hold the verifier settings, secrets included: never log them.
+	Options verify.Options
+}
+
+// Defaults of keys left out.
+const (
+	DefaultHTTPListen     = "127.0.0.1:8080"
+	DefaultAdminListen    = "127.0.0.1:8081"
+	DefaultNATSListen     = "127.0.0.1:4222"
+	DefaultStoreDir       = "./data"
+	DefaultMaxBody        = 1 << 20
+	MaxMaxBody            = 64 << 20
+	DefaultPublishTimeout = 5 * time.Second
+)
+
+func defaults() *Config {
+	return &Config{
+		Log: Log{Level: "info", Format: "auto"},
+		HTTP: HTTP{
+			Listen:          DefaultHTTPListen,
+			ReadTimeout:     10 * time.Second,
+			WriteTimeout:    10 * time.Second,
+			IdleTimeout:     60 * time.Second,
+			ShutdownTimeout: 30 * time.Second,
+			MaxBody:         DefaultMaxBody,
+		},
+		Admin:   Admin{Listen: DefaultAdminListen},
+		NATS:    NATS{PublishTimeout: DefaultPublishTimeout},
+		Streams: Streams{Replicas: 1, DuplicateWindow: 2 * time.Minute},
+	}
+}

@@ -1,0 +1,161 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/embedded"
+	"github.com/hookbus/hookbus/subjects"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Run starts everything cfg describes — the embedded NATS server when configured, the
+// streams, the ingress and the admin listener — and serves until ctx is done. Then it shuts
+// down in order: stop accepting HTTP, wait for in-flight requests to get their PubAck, drain
+// the NATS connection, stop the embedded server (closing its store). ready, when non-nil, is
+// called once everything listens, with the bound addresses.
+func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func(Addrs)) error {
+	for _, src := range cfg.Sources {
+		if src.Disabled != "" {
+			log.Warn().Str("source", src.Name).Str("reason", src.Disabled).Msg("source disabled")
+		}
+	}
+	var ns *embedded.Server
+	opts := []nats.Option{
+		nats.Name("hookbus-bridge"),
+		// A publish while disconnected fails at once (answered 503) instead of waiting in a
+		// client-side buffer that a crash would lose.
+		nats.ReconnectBufSize(-1),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("NATS disconnected")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("NATS reconnected")
+		}),
+	}
+	url := cfg.NATS.URL
+	if e := cfg.NATS.Embedded; e != nil {
+		var err error
+		ns, err = embedded.Start(embedded.Config{
+			Listen:     e.Listen,
+			StoreDir:   e.StoreDir,
+			SyncAlways: e.Sync == "always",
+		}, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			log.Info().Msg("embedded NATS stopped, store closed")
+		}()
+		url = ns.ClientURL()
+		opts = append(opts, ns.InProcess())
+		log.Info().Str("url", url).Str("store_dir", e.StoreDir).Str("sync", e.Sync).Msg("embedded NATS started")
+	} else if cfg.NATS.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.Creds))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("bridge: connect to NATS: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("bridge: jetstream: %w", err)
+	}
+	if err := EnsureStreams(ctx, js, subjects.StreamOptions{
+		Replicas:        cfg.Streams.Replicas,
+		DuplicateWindow: cfg.Streams.DuplicateWindow,
+		MaxAge:          cfg.Streams.MaxAge,
+	}); err != nil {
+		return err
+	}
+
+	srv, err := New(cfg, js, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("bridge: http.listen: %w", err)
+	}
+	addrs := Addrs{HTTP: ln.Addr().String(), NATS: url}
+	var admin *Admin
+	if cfg.Admin.Listen != "" {
+		admin, err = NewAdmin(cfg.Admin.Listen, nc, js, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		addrs.Admin = admin.Addr()
+		go admin.Serve()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info().Str("http", addrs.HTTP).Str("admin", addrs.Admin).Int("sources", len(cfg.Sources)).Msg("hookbus listening")
+	if ready != nil {
+		ready(addrs)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if admin != nil {
+			admin.Close()
+		}
+		return fmt.Errorf("bridge: http server: %w", err)
+	}
+	log.Info().Msg("shutting down: no new requests; waiting for in-flight ones")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout(cfg))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error().Err(err).Msg("in-flight requests did not finish in time")
+	}
+	<-errc
+	if admin != nil {
+		admin.Close()
+	}
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.Warn().Err(err).Msg("NATS drain")
+	}
+	for nc.Status() != nats.CLOSED && sctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+func shutdownTimeout(cfg *config.Config) time.Duration {
+	if cfg.HTTP.ShutdownTimeout > 0 {
+		return cfg.HTTP.ShutdownTimeout
+	}
+	return 30 * time.Second
+}
+
+// Addrs are the addresses Run listens on.
+type Addrs struct {
+	HTTP  string // ingress
+	Admin string // health endpoints; "" when disabled
+	NATS  string // URL agents connect to
+}
+
+// EnsureStreams creates the hookbus streams, or updates them to the given options when they
+// exist. It returns the first error, naming the stream.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o subjects.StreamOptions) error {
+	for _, sc := range subjects.Streams(o) {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.CreateOrUpdateStream(cctx, sc)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("bridge: stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/verify"
+	"github.com/hookbus/hookbus/subjects"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+)
+
+// Publisher stores a message and reports when it is stored. jetstream.JetStream satisfies
+// it. PublishMsg must return a non-nil PubAck only once the stream has the message.
+type Publisher interface {
+	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// webhooksPath is the path prefix of the ingress endpoint.
+const webhooksPath = "/webhooks/"
+
+// Server is the ingress HTTP server. Create it with New; it is safe for concurrent use.
+type Server struct {
+	log            zerolog.Logger
+	pub            Publisher
+	sources        map[string]*config.Source
+	publishTimeout time.Duration
+	http           *fasthttp.Server
+	bufs           sync.Pool
+	now            func() time.Time
+}
+
+// New builds the ingress for the sources and HTTP settings of cfg, storing events through
+// pub. It returns an error when cfg has no source at all.
+func New(cfg *config.Config, pub Publisher, log zerolog.Logger) (*Server, error) {
+	if len(cfg.Sources) == 0 {
+		return nil, errors.New("bridge: no sources configured")
+	}
+	s := &Server{
+		log:            log,
+		pub:            pub,
+		sources:        make(map[string]*config.Source, len(cfg.Sources)),
+		publishTimeout: cfg.NATS.PublishTimeout,
+		now:            time.Now,
+	}
+	if s.publishTimeout <= 0 {
+		s.publishTimeout = 5 * time.Second
+	}
+	maxBody := cfg.HTTP.MaxBody
+	for _, src := range cfg.Sources {
+		s.sources[src.Name] = src
+		if src.MaxBody > maxBody {
+			maxBody = src.MaxBody
+		}
+	}
+	s.http = &fasthttp.Server{
+		Handler:                      s.recoverer(s.handle),
+		Name:                         "hookbus",
+		ReadTimeout:                  cfg.HTTP.ReadTimeout,
+		WriteTimeout:                 cfg.HTTP.WriteTimeout,
+		IdleTimeout:                  cfg.HTTP.IdleTimeout,
+		MaxRequestBodySize:           int(maxBody),
+		StreamRequestBody:            true, // bodies over the limit are refused without buffering them
+		DisablePreParseMultipartForm: true, // the raw bytes are what is signed
+		NoDefaultServerHeader:        false,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{log},
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(ln)
+}
+
+// Shutdown stops accepting requests and waits until every request in flight has been
+// answered (each awaits its PubAck or its timeout), or until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.ShutdownWithContext(ctx)
+}
+
+// Handler returns the request handler, for serving on a listener of the caller's own.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.http.Handler }
+
+func (s *Server) recoverer(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error().Interface("panic", p).Bytes("path", ctx.Path()).Msg("request handler panicked")
+				s.reject(ctx, "", fmt.Errorf("panic: %v", p))
+			}
+		}()
+		next(ctx)
+	}
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	if !bytes.HasPrefix(path, []byte(webhooksPath)) {
+		s.reject(ctx, "", ErrUnknownSource)
+		return
+	}
+	src, ok := s.sources[string(path[len(webhooksPath):])]
+	if !ok || src.Disabled != "" {
+		s.reject(ctx, "", ErrUnknownSource)
+		return
+	}
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
+		s.reject(ctx, src.Name, ErrMethod)
+		return
+	}
+	buf := s.getBuf()
+	defer s.bufs.Put(buf)
+	body, err := s.readBody(ctx, src, buf)
+	if err != nil {
+		s.reject(ctx, src.Name, err)
+		return
+	}
+	*buf = body
+	res, err := src.Verifier.Verify(&verify.Request{
+		Method: fasthttp.MethodPost,
+		Header: func(name string) string { return string(ctx.Request.Header.Peek(name)) },
+		Body:   body,
+		Now:    s.now(),
+	})
+	if err != nil {
+		s.reject(ctx, src.Name, err)
+		return
+	}
+	if res.Reply != nil {
+		ctx.SetStatusCode(res.Reply.Status)
+		if res.Reply.ContentType != "" {
+			ctx.SetContentType(res.Reply.ContentType)
+		}
+		ctx.SetBody(res.Reply.Body)
+		s.log.Info().Str("source", src.Name).Msg("provider handshake answered")
+		return
+	}
+	msg := s.message(ctx, src, res, body)
+	pctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout)
+	ack, err := s.pub.PublishMsg(pctx, msg)
+	cancel()
+	if err != nil {
+		s.log.Warn().Err(err).Str("source", src.Name).Str("id", msg.Header.Get(subjects.HeaderID)).Msg("event not stored")
+		s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
+		return
+	}
+	id := msg.Header.Get(subjects.HeaderID)
+	s.log.Debug().Str("source", src.Name).Str("subject", msg.Subject).Str("id", id).
+		Uint64("seq", ack.Sequence).Bool("duplicate", ack.Duplicate).Msg("webhook stored")
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	out := ctx.Response.BodyWriter()
+	_, _ = out.Write(appendResult(make([]byte, 0, 64+len(id)), id, ack.Sequence, ack.Duplicate))
+}
+
+// readBody reads the request body into buf, refusing it with ErrTooLarge as soon as it is
+// known to exceed the source's limit, without reading the rest.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx, src *config.Source, buf *[]byte) ([]byte, error) {
+	limit := src.MaxBody
+	if cl := ctx.Request.Header.ContentLength(); cl > 0 && int64(cl) > limit {
+		ctx.SetConnectionClose()
+		return nil, ErrTooLarge
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil {
+		body := ctx.Request.Body()
+		if int64(len(body)) > limit {
+			return nil, ErrTooLarge
+		}
+		return append((*buf)[:0], body...), nil
+	}
+	b := (*buf)[:0]
+	r := io.LimitReader(stream, limit+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			ctx.SetConnectionClose()
+			return nil, fmt.Errorf("%w: reading body: %w", ErrBadRequest, err)
+		}
+	}
+	if int64(len(b)) > limit {
+		ctx.SetConnectionClose()
+		return nil, ErrTooLarge
+	}
+	return b, nil
+}
+
+func (s *Server) getBuf() *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+// message builds the envelope of a verified delivery: a CloudEvent in binary mode whose body
+// is the original bytes.
+func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verify.Result, body []byte) *nats.Msg {
+	var id string
+	if res.DeliveryID != "" {
+		id = subjects.WebhookID(src.Name, res.DeliveryID)
+	} else {
+		id = subjects.BodyID(src.Name, body)
+	}
+	event := res.Event
+	if event == "" {
+		event = "webhook"
+	}
+	ct := string(ctx.Request.Header.ContentType())
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h := nats.Header{
+		subjects.HeaderSpecVersion: {subjects.SpecVersion},
+		subjects.HeaderID:          {id},
+		subjects.HeaderSource:      {"/webhooks/" + src.Name},
+		subjects.HeaderType:        {event},
+		subjects.HeaderTime:        {s.now().UTC().Format(time.RFC3339Nano)},
+		subjects.HeaderContentType: {ct},
+		subjects.HeaderMsgID:       {id},
+		subjects.HeaderVerifiedBy:  {src.Verifier.Scheme()},
+	}
+	if res.DeliveryID != "" {
+		h[subjects.HeaderDeliveryID] = []string{printable(res.DeliveryID)}
+	}
+	if tp := ctx.Request.Header.Peek(subjects.HeaderTraceparent); len(tp) > 0 && len(tp) <= 128 {
+		h[subjects.HeaderTraceparent] = []string{printable(string(tp))}
+	}
+	return &nats.Msg{Subject: subjects.Webhook(src.Name, event), Header: h, Data: body}
+}
+
+// printable replaces bytes that cannot stand in a NATS header value.
+func printable(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] == 0x7f {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] < ' ' || b[j] == 0x7f {
+					b[j] = '_'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// reject answers a request that is not stored, and logs one line with the reason class.
+func (s *Server) reject(ctx *fasthttp.RequestCtx, source string, err error) {
+	r := classify(err)
+	if r.status == fasthttp.StatusServiceUnavailable {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfter)
+	}
+	ctx.SetStatusCode(r.status)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"error":"` + r.reason + `"}`)
+	ev := s.log.Info()
+	if r.status >= 500 {
+		ev = s.log.Warn()
+	}
+	ev.Str("source", source).Int("status", r.status).Str("reason", r.reason).
+		Str("remote", ctx.RemoteIP().String()).Msg("webhook rejected")
+}
+
+// appendResult appends the JSON answer of a stored delivery.
+func appendResult(b []byte, id string, seq uint64, duplicate bool) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"duplicate":`...)
+	b = strconv.AppendBool(b, duplicate)
+	return append(b, '}')
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < ' ' || c == 0x7f || c == '<' || c == '>' || c == '&':
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// fasthttpLogger routes fasthttp's own error log into zerolog.
+type fasthttpLogger struct{ log zerolog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) { l.log.Warn().Msgf(format, args...) }
