@@ -435,6 +435,9 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 		},
 	})
 	if n.Kind != yaml.MappingNode {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			p.fail(keyNode, path, "want the source's settings (at least verify)")
+		}
 		return
 	}
 	if s.Verify == "" {
