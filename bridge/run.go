@@ -35,7 +35,9 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn().Err(err).Msg("NATS disconnected")
+			if err != nil { // nil: a disconnect we asked for (drain, close)
+				log.Warn().Err(err).Msg("NATS disconnected")
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("NATS reconnected")

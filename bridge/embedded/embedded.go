@@ -114,7 +114,8 @@ func (s *Server) Shutdown() {
 // logAdapter routes the server's log into zerolog.
 type logAdapter struct{ log zerolog.Logger }
 
-func (l logAdapter) Noticef(format string, v ...any) { l.log.Info().Msgf(format, v...) }
+// Noticef goes to debug: the server's notices (banner, limits) drown hookbus's own lines.
+func (l logAdapter) Noticef(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
 func (l logAdapter) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
 func (l logAdapter) Fatalf(format string, v ...any) {
 	l.log.Error().Bool("fatal", true).Msgf(format, v...)
