@@ -131,10 +131,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	*buf = body
 	res, err := src.Verifier.Verify(&verify.Request{
-		Method: fasthttp.MethodPost,
-		Header: func(name string) string { return string(ctx.Request.Header.Peek(name)) },
-		Body:   body,
-		Now:    s.now(),
+		Method:     fasthttp.MethodPost,
+		RequestURI: string(ctx.RequestURI()),
+		Host:       string(ctx.Host()),
+		Header:     func(name string) string { return string(ctx.Request.Header.Peek(name)) },
+		Body:       body,
+		Now:        s.now(),
 	})
 	if err != nil {
 		s.reject(ctx, src.Name, err)

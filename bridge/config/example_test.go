@@ -27,10 +27,10 @@ sources:
 	for _, s := range cfg.Sources {
 		fmt.Printf("%s enabled=%v %q\n", s.Name, s.Disabled == "", s.Disabled)
 	}
-	_, err = config.Parse("bad.yaml", []byte("nats: {embedded: {}}\nsources: {a: {verify: none, colour: red}}\n"), noEnv)
+	_, err = config.Parse("bad.yaml", []byte("nats: {embedded: {}}\nsources: {a: {verify: none, max_body: 2GB}}\n"), noEnv)
 	fmt.Println(err)
 	// Output:
 	// github enabled=false "GITHUB_WEBHOOK_SECRET is not set"
 	// demo enabled=true ""
-	// bad.yaml:2:29: unknown key "colour" in sources.a (known: algorithm, allow_sha1, encoding, event, event_header, header, id_header, max_body, prefix, secret_files, secrets, tolerance, verify)
+	// bad.yaml:2:39: sources.a.max_body: invalid size "2GB" (bytes, or with KiB, MiB, KB, MB)
 }

@@ -371,17 +371,22 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 		return func(v *yaml.Node, path string) { nodes[key] = v; f(v, path) }
 	}
 	p.fields(n, path, map[string]func(*yaml.Node, string){
-		"verify":       track("verify", p.str(&s.Verify)),
-		"header":       track("header", p.str(&o.Header)),
-		"prefix":       track("prefix", p.str(&o.Prefix)),
-		"encoding":     track("encoding", p.str(&o.Encoding)),
-		"algorithm":    track("algorithm", p.str(&o.Algorithm)),
-		"id_header":    track("id_header", p.str(&o.IDHeader)),
-		"event_header": track("event_header", p.str(&o.EventHeader)),
-		"event":        track("event", p.str(&o.Event)),
-		"tolerance":    track("tolerance", p.duration(&o.Tolerance, 0)),
-		"allow_sha1":   track("allow_sha1", p.boolean(&o.AllowSHA1)),
-		"max_body":     track("max_body", p.size(&s.MaxBody)),
+		"verify":           track("verify", p.str(&s.Verify)),
+		"header":           track("header", p.str(&o.Header)),
+		"prefix":           track("prefix", p.str(&o.Prefix)),
+		"encoding":         track("encoding", p.str(&o.Encoding)),
+		"algorithm":        track("algorithm", p.str(&o.Algorithm)),
+		"id_header":        track("id_header", p.str(&o.IDHeader)),
+		"event_header":     track("event_header", p.str(&o.EventHeader)),
+		"event":            track("event", p.str(&o.Event)),
+		"tolerance":        track("tolerance", p.duration(&o.Tolerance, 0)),
+		"allow_sha1":       track("allow_sha1", p.boolean(&o.AllowSHA1)),
+		"allow_legacy":     track("allow_legacy", p.boolean(&o.AllowLegacy)),
+		"public_url":       track("public_url", p.str(&o.PublicURL)),
+		"public_key":       track("public_key", p.str(&o.PublicKey)),
+		"timestamp_header": track("timestamp_header", p.str(&o.TimestampHeader)),
+		"signed_content":   track("signed_content", p.str(&o.SignedContent)),
+		"max_body":         track("max_body", p.size(&s.MaxBody)),
 		"secrets": func(v *yaml.Node, path string) {
 			secretsNode = v
 			if v.Kind != yaml.SequenceNode {

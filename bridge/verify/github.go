@@ -25,6 +25,10 @@ type gitHub struct {
 	sha1   *keyring // nil unless allow_sha1
 }
 
+func init() {
+	register(func(_ string, o Options) (Verifier, error) { return newGitHub(o) }, "github")
+}
+
 func newGitHub(o Options) (*gitHub, error) {
 	k, err := newKeyring("secrets", o.Secrets, sha256.New)
 	if err != nil {

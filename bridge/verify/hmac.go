@@ -43,6 +43,11 @@ func (f fields) result(r *Request) Result {
 	return res
 }
 
+func init() {
+	register(func(scheme string, o Options) (Verifier, error) { return newHMAC(scheme, o) },
+		"hmac", "hmac-sha1", "hmac-sha256", "hmac-sha512")
+}
+
 func newHMAC(scheme string, o Options) (*generic, error) {
 	alg := o.Algorithm
 	if s, ok := strings.CutPrefix(scheme, "hmac-"); ok {

@@ -4,6 +4,10 @@ package verify
 // senders that cannot sign, behind a network boundary of their own.
 type none struct{ ids fields }
 
+func init() {
+	register(func(_ string, o Options) (Verifier, error) { return newNone(o), nil }, "none")
+}
+
 func newNone(o Options) *none { return &none{ids: newFields(o)} }
 
 func (n *none) Scheme() string { return "none" }

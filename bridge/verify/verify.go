@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"hash"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,8 +17,12 @@ type Header func(name string) string
 
 // Request is what a verifier sees of an incoming webhook.
 type Request struct {
-	Method string    // "POST"
-	URL    string    // public URL the sender used (for schemes that sign it); may be ""
+	Method string // "POST"
+	// RequestURI is the path and query the bridge received, e.g. "/webhooks/twilio?x=1".
+	// Schemes that sign the URL join it to Options.PublicURL's scheme and host.
+	RequestURI string
+	// Host is the Host header the bridge received; used only when no PublicURL is configured.
+	Host   string
 	Header Header    // header lookup
 	Body   []byte    // raw body bytes, exactly as received; never modified
 	Now    time.Time // clock for timestamp checks; zero means time.Now()
@@ -62,6 +68,19 @@ type Options struct {
 	Event       string        // hmac, none: fixed event type without EventHeader ("webhook")
 	Tolerance   time.Duration // timestamped schemes; 0 means DefaultTolerance
 	AllowSHA1   bool          // github: accept X-Hub-Signature (SHA-1) when no SHA-256 is sent
+	// AllowLegacy accepts a scheme's older signature versions (hubspot v1/v2).
+	AllowLegacy bool
+	// PublicURL is the URL the sender posts to, as it sees it (before any proxy), e.g.
+	// "https://hooks.example.com/webhooks/twilio"; schemes that sign the URL need it.
+	PublicURL string
+	// TimestampHeader is the hmac scheme's header holding a signed Unix timestamp.
+	TimestampHeader string
+	// SignedContent is the hmac scheme's template of the signed bytes, with {timestamp},
+	// {body}, {id} placeholders; "" means the body alone.
+	SignedContent string
+	// PublicKey verifies asymmetric schemes (discord: hex Ed25519; sendgrid: base64 or PEM
+	// ECDSA P-256).
+	PublicKey string
 }
 
 // DefaultTolerance is how far a signed timestamp may lie from now, either way.
@@ -72,15 +91,33 @@ const DefaultTolerance = 5 * time.Minute
 // name it explicitly). It returns a *FieldError wrapping ErrUnknownScheme, ErrNoSecret or
 // ErrInvalidOption for an unusable configuration.
 func New(scheme string, o Options) (Verifier, error) {
-	switch scheme {
-	case "github":
-		return newGitHub(o)
-	case "hmac", "hmac-sha1", "hmac-sha256", "hmac-sha512":
-		return newHMAC(scheme, o)
-	case "none":
-		return newNone(o), nil
+	if build, ok := schemes[scheme]; ok {
+		return build(scheme, o)
 	}
-	return nil, fieldErr("verify", ErrUnknownScheme, "%q (known: github, hmac, hmac-sha1, hmac-sha256, hmac-sha512, none)", scheme)
+	return nil, fieldErr("verify", ErrUnknownScheme, "%q (known: %s)", scheme, strings.Join(Schemes(), ", "))
+}
+
+// schemes maps each scheme name to its constructor; every scheme file registers its own in
+// an init function.
+var schemes = map[string]func(scheme string, o Options) (Verifier, error){}
+
+func register(build func(scheme string, o Options) (Verifier, error), names ...string) {
+	for _, n := range names {
+		if _, dup := schemes[n]; dup {
+			panic("verify: scheme " + n + " registered twice")
+		}
+		schemes[n] = build
+	}
+}
+
+// Schemes lists the known scheme names, sorted.
+func Schemes() []string {
+	names := make([]string, 0, len(schemes))
+	for n := range schemes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // keyring holds one pool of keyed MACs per secret: the secrets are hashed into the HMAC key
