@@ -38,8 +38,19 @@ type Config struct {
 	// Subjects are the filters the agent consumes, e.g. "webhooks.github.issues.>" or
 	// "agents.triage.events.>". Filters under one root share one durable consumer.
 	Subjects []string
-	// Handler reacts to each event.
+	// Handler reacts to each event matching Subjects.
 	Handler Handler
+	// Tasks are the kinds of task this agent works on for others, by kind: the agent then
+	// also consumes agents.<name>.tasks.>.
+	Tasks map[string]TaskHandler
+	// OnTask receives the updates of tasks this agent delegated (see Event.Delegate): the
+	// agent then also consumes agents.*.events.task.<name>.>.
+	OnTask TaskUpdateHandler
+	// TaskCheckInterval is how often delegated tasks are checked for passed deadlines;
+	// default 1s.
+	TaskCheckInterval time.Duration
+	// Replies answer quick requests by kind (see Ask), outside any stream.
+	Replies map[string]ReplyHandler
 	// Concurrency bounds the handlers running at once (and the events fetched but not yet
 	// acknowledged). Default 1: events are handled one at a time, in order.
 	Concurrency int
@@ -75,16 +86,26 @@ func (c *Config) Validate() error {
 	if err := subjects.ValidName(c.Name); err != nil {
 		errs = append(errs, fmt.Errorf("%w: Name: %w", ErrConfig, err))
 	}
-	if len(c.Subjects) == 0 {
-		errs = append(errs, fmt.Errorf("%w: Subjects: at least one filter is required", ErrConfig))
+	if len(c.Subjects) == 0 && len(c.Tasks) == 0 && c.OnTask == nil && len(c.Replies) == 0 {
+		errs = append(errs, fmt.Errorf("%w: Subjects: at least one filter (or Tasks, OnTask, Replies) is required", ErrConfig))
 	}
 	for _, s := range c.Subjects {
 		if subjects.StreamFor(s) == "" {
 			errs = append(errs, fmt.Errorf("%w: Subjects: %q is not under the webhooks, agents or dlq roots", ErrConfig, s))
 		}
 	}
-	if c.Handler == nil {
-		errs = append(errs, fmt.Errorf("%w: Handler is required", ErrConfig))
+	if c.Handler == nil && len(c.Subjects) > 0 {
+		errs = append(errs, fmt.Errorf("%w: Handler is required with Subjects", ErrConfig))
+	}
+	for kind := range c.Tasks {
+		if subjects.Token(kind) != kind {
+			errs = append(errs, fmt.Errorf("%w: Tasks: kind %q is not a subject token ([A-Za-z0-9_-])", ErrConfig, kind))
+		}
+	}
+	for kind := range c.Replies {
+		if subjects.Token(kind) != kind {
+			errs = append(errs, fmt.Errorf("%w: Replies: kind %q is not a subject token ([A-Za-z0-9_-])", ErrConfig, kind))
+		}
 	}
 	if c.Concurrency < 0 || c.AckWait < 0 || c.StopTimeout < 0 || c.PublishTimeout < 0 || c.MaxHops < 0 {
 		errs = append(errs, fmt.Errorf("%w: Concurrency, AckWait, StopTimeout, PublishTimeout and MaxHops must not be negative", ErrConfig))
@@ -122,6 +143,9 @@ func (c *Config) Validate() error {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
 	}
+	if c.TaskCheckInterval <= 0 {
+		c.TaskCheckInterval = time.Second
+	}
 	return nil
 }
 
@@ -130,9 +154,12 @@ func (c *Config) Validate() error {
 type Agent struct {
 	name string
 	cfg  Config
+	nc   *nats.Conn
 	js   jetstream.JetStream
 	log  zerolog.Logger
 	done doneStore
+
+	taskStore kvStore
 }
 
 // New validates cfg and binds it to nc. It returns Config.Validate's error, or an error when
@@ -145,7 +172,7 @@ func New(nc *nats.Conn, cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agents: jetstream: %w", err)
 	}
-	return &Agent{name: cfg.Name, cfg: cfg, js: js, log: cfg.Logger.With().Str("agent", cfg.Name).Logger()}, nil
+	return &Agent{name: cfg.Name, cfg: cfg, nc: nc, js: js, log: cfg.Logger.With().Str("agent", cfg.Name).Logger()}, nil
 }
 
 // Name is the agent's name.
@@ -155,7 +182,14 @@ func (a *Agent) Name() string { return a.name }
 // consumer per stream.
 func (a *Agent) consumerConfigs() map[string]jetstream.ConsumerConfig {
 	out := make(map[string]jetstream.ConsumerConfig)
-	for _, s := range a.cfg.Subjects {
+	filters := append([]string(nil), a.cfg.Subjects...)
+	if len(a.cfg.Tasks) > 0 {
+		filters = append(filters, subjects.Tasks(a.name))
+	}
+	if a.cfg.OnTask != nil {
+		filters = append(filters, subjects.TaskStatuses(a.name))
+	}
+	for _, s := range filters {
 		stream := subjects.StreamFor(s)
 		cc, ok := out[stream]
 		if !ok {
@@ -210,6 +244,21 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	var readers sync.WaitGroup
+	if a.cfg.OnTask != nil {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			a.watchDeadlines(ctx, a.cfg.TaskCheckInterval)
+		}()
+	}
+	stopReplies, err := a.serveReplies(hard)
+	if err != nil {
+		for _, it := range iters {
+			it.Stop()
+		}
+		return err
+	}
+	defer stopReplies()
 	for _, it := range iters {
 		readers.Add(1)
 		go func() {
@@ -267,7 +316,7 @@ func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	stop := a.keepLease(msg)
-	err := a.call(log.WithContext(ctx), ev)
+	err := a.dispatch(log.WithContext(ctx), ev)
 	stop()
 	if err == nil {
 		actx, cancel := context.WithTimeout(context.Background(), a.cfg.PublishTimeout)
@@ -304,13 +353,26 @@ func (a *Agent) giveUp(ev *Event, msg jetstream.Msg, log zerolog.Logger, reason 
 	log.Error().Str("reason", reason.Error()).Str("dlq", subjects.DLQ(a.name)).Msg("event dead-lettered")
 }
 
-// call runs the handler, turning a panic into an error.
-func (a *Agent) call(ctx context.Context, ev *Event) (err error) {
+// dispatch hands ev to what the agent does with it: work a task, take a task update, or run
+// the handler. A panic becomes an error.
+func (a *Agent) dispatch(ctx context.Context, ev *Event) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %v", ErrPanic, p)
 		}
 	}()
+	if p, perr := subjects.Parse(ev.Subject); perr == nil && p.Root == subjects.AgentsRoot {
+		switch {
+		case p.Kind == "tasks" && p.Owner == a.name && len(a.cfg.Tasks) > 0:
+			return a.runTask(ctx, ev)
+		case p.Kind == "events" && a.cfg.OnTask != nil && ev.Header.Get(subjects.HeaderTaskRequester) == a.name &&
+			ev.Subject == subjects.TaskStatus(p.Owner, a.name, ev.Header.Get(subjects.HeaderTaskState)):
+			return a.taskUpdate(ctx, ev)
+		}
+	}
+	if a.cfg.Handler == nil {
+		return nil
+	}
 	return a.cfg.Handler.Handle(ctx, ev)
 }
 

@@ -52,3 +52,16 @@ const (
 	// HeaderDLQAgent names the agent that gave up on the message.
 	HeaderDLQAgent = "Hookbus-Dlq-Agent"
 )
+
+// Task headers, on task messages and on their status events.
+const (
+	HeaderTaskID        = "Hookbus-Task-Id"        // the task's id, chosen by the requester
+	HeaderTaskKind      = "Hookbus-Task-Kind"      // what is asked, e.g. "summarize"
+	HeaderTaskRequester = "Hookbus-Task-Requester" // agent that delegated the task
+	HeaderTaskWorker    = "Hookbus-Task-Worker"    // agent asked to do it
+	HeaderTaskDeadline  = "Hookbus-Task-Deadline"  // RFC 3339; past it the task is timed_out
+	HeaderTaskState     = "Hookbus-Task-State"     // on status events: submitted … timed_out
+	HeaderTaskError     = "Hookbus-Task-Error"     // on failed status events: the reason
+	// HeaderError carries a request/reply handler's error text on the reply.
+	HeaderError = "Hookbus-Error"
+)

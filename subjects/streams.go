@@ -101,3 +101,22 @@ func DoneBucket(o StreamOptions, ttl time.Duration) jetstream.KeyValueConfig {
 		History:     1,
 	}
 }
+
+// BucketTasks holds the records of tasks agents delegated, keyed <requester>.<task id>, so a
+// requester notices a deadline that passed while it was down.
+const BucketTasks = "hookbus_tasks"
+
+// TasksBucket returns the definition of the task-record bucket.
+func TasksBucket(o StreamOptions) jetstream.KeyValueConfig {
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	return jetstream.KeyValueConfig{
+		Bucket:      BucketTasks,
+		Description: "hookbus: tasks delegated between agents and their state",
+		TTL:         DefaultDoneTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+		History:     1,
+	}
+}

@@ -199,3 +199,40 @@ func Parse(subject string) (Parsed, error) {
 	}
 	return bad("unknown root")
 }
+
+// RPCRoot is the first token of request/reply subjects. They lie outside every stream: a
+// request is answered by a running agent or not at all, never stored.
+const RPCRoot = "rpc"
+
+// RPC returns the subject on which agent answers quick requests of a kind:
+// "rpc.<agent>.<kind>".
+func RPC(agent, kind string) string {
+	return RPCRoot + "." + Token(agent) + "." + Token(kind)
+}
+
+// Task states, named after the A2A task lifecycle where they overlap.
+const (
+	TaskSubmitted = "submitted"
+	TaskWorking   = "working"
+	TaskCompleted = "completed"
+	TaskFailed    = "failed"
+	TaskTimedOut  = "timed_out"
+)
+
+// TaskStatus returns the subject of a status event that worker emits about a task that
+// requester delegated: "agents.<worker>.events.task.<requester>.<state>". It is an event of
+// the worker, so the worker publishes only under its own subjects.
+func TaskStatus(worker, requester, state string) string {
+	return AgentsRoot + "." + Token(worker) + "." + eventsToken + ".task." + Token(requester) + "." + Token(state)
+}
+
+// TaskStatuses returns the filter matching every status event about tasks that requester
+// delegated, from any worker: "agents.*.events.task.<requester>.>".
+func TaskStatuses(requester string) string {
+	return AgentsRoot + ".*." + eventsToken + ".task." + Token(requester) + ".>"
+}
+
+// Tasks returns the filter matching every task delegated to agent: "agents.<agent>.tasks.>".
+func Tasks(agent string) string {
+	return AgentsRoot + "." + Token(agent) + "." + tasksToken + ".>"
+}

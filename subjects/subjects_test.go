@@ -39,6 +39,10 @@ func TestAgentSubjects(t *testing.T) {
 		{"events filter", AgentEvents("triage"), "agents.triage.events.>"},
 		{"task", Task("writer", "draft.reply"), "agents.writer.tasks.draft_reply"},
 		{"dlq", DLQ("notify"), "dlq.notify"},
+		{"rpc", RPC("pricing", "quote.now"), "rpc.pricing.quote_now"},
+		{"task status", TaskStatus("writer", "triage", TaskCompleted), "agents.writer.events.task.triage.completed"},
+		{"task statuses", TaskStatuses("triage"), "agents.*.events.task.triage.>"},
+		{"tasks", Tasks("writer"), "agents.writer.tasks.>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
