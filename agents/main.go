@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
@@ -26,20 +28,24 @@ func URL() string {
 	return DefaultURL
 }
 
-// Connect connects to NATS for an agent: named after it, reconnecting without end, with
-// disconnects and reconnects logged. Credentials in the URL (nats://user:pass@host) are used.
-func Connect(url, name string, log zerolog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
-		nats.Name("hookbus-agent-"+name),
+// Connect connects to NATS for an agent: named after it, with its own inbox prefix
+// (subjects.InboxPrefix, the only inboxes a confined agent may read), reconnecting without
+// end, with disconnects and reconnects logged. Credentials come from the URL
+// (nats://user:pass@host) or from opts (nats.UserInfo).
+func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
+		nats.Name("hookbus-agent-" + name),
+		nats.CustomInboxPrefix(subjects.InboxPrefix(name)),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn().Err(err).Msg("NATS disconnected")
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Error().Err(err).Msg("NATS error") }),
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("agents: connect to %s: %w", url, err)
 	}
@@ -84,15 +90,30 @@ func Main(cfg Config) {
 	url := fs.String("nats", URL(), "NATS server URL (env NATS_URL)")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	format := fs.String("log-format", "auto", "log format: auto, console, json")
+	pwFile := fs.String("nats-password-file", os.Getenv("NATS_PASSWORD_FILE"),
+		"file holding this agent's NATS password, logging in as the agent's name (env NATS_PASSWORD_FILE; NATS_PASSWORD gives the password itself)")
 	_ = fs.Parse(os.Args[1:])
-	if err := run(cfg, *url, *level, *format); err != nil {
+	var opts []nats.Option
+	pw := os.Getenv("NATS_PASSWORD")
+	if *pwFile != "" {
+		b, err := os.ReadFile(*pwFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", cfg.Name, err)
+			os.Exit(1)
+		}
+		pw = strings.TrimSpace(string(b))
+	}
+	if pw != "" {
+		opts = append(opts, nats.UserInfo(cfg.Name, pw))
+	}
+	if err := run(cfg, *url, *level, *format, opts...); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", cfg.Name, err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-func run(cfg Config, url, level, format string) error {
+func run(cfg Config, url, level, format string, opts ...nats.Option) error {
 	log, err := NewLogger(os.Stderr, level, format)
 	if err != nil {
 		return err
@@ -100,7 +121,7 @@ func run(cfg Config, url, level, format string) error {
 	cfg.Logger = log
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	nc, err := Connect(url, cfg.Name, log)
+	nc, err := Connect(url, cfg.Name, log, opts...)
 	if err != nil {
 		return err
 	}

@@ -21,11 +21,7 @@ type doneStore struct {
 
 func (a *Agent) doneKV(ctx context.Context) (jetstream.KeyValue, error) {
 	a.done.once.Do(func() {
-		a.done.kv, a.done.err = a.js.CreateOrUpdateKeyValue(ctx, subjects.DoneBucket(subjects.StreamOptions{}, a.cfg.DoneTTL))
-		if a.done.err != nil {
-			// Another agent may have created it with other settings; use it as it is.
-			a.done.kv, a.done.err = a.js.KeyValue(ctx, subjects.BucketDone)
-		}
+		a.done.kv, a.done.err = bindOrCreate(ctx, a.js, subjects.DoneBucket(subjects.StreamOptions{}, a.cfg.DoneTTL))
 	})
 	if a.done.err != nil {
 		return nil, fmt.Errorf("agents: done records: %w", a.done.err)
@@ -65,4 +61,15 @@ func (ev *Event) Once(ctx context.Context, step string, fn func(context.Context)
 		return true, fmt.Errorf("agents: done record %s not written: %w", step, err)
 	}
 	return true, nil
+}
+
+// bindOrCreate binds the bucket the bridge created at start, or creates it when missing (an
+// agent on a NATS without a bridge, as in tests). Binding first matters: an agent confined by
+// permissions may not create buckets.
+func bindOrCreate(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return js.CreateKeyValue(ctx, cfg)
+	}
+	return kv, err
 }

@@ -66,10 +66,7 @@ var ErrTaskDeadline = errors.New("agents: task deadline already passed")
 // tasksKV opens the task-record bucket on first use.
 func (a *Agent) tasksKV(ctx context.Context) (jetstream.KeyValue, error) {
 	a.taskStore.once.Do(func() {
-		a.taskStore.kv, a.taskStore.err = a.js.CreateOrUpdateKeyValue(ctx, subjects.TasksBucket(subjects.StreamOptions{}))
-		if a.taskStore.err != nil {
-			a.taskStore.kv, a.taskStore.err = a.js.KeyValue(ctx, subjects.BucketTasks)
-		}
+		a.taskStore.kv, a.taskStore.err = bindOrCreate(ctx, a.js, subjects.TasksBucket(subjects.StreamOptions{}))
 	})
 	if a.taskStore.err != nil {
 		return nil, fmt.Errorf("agents: task records: %w", a.taskStore.err)

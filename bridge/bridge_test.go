@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +113,15 @@ func start(t *testing.T, cfg *config.Config) *harness {
 		})
 	}
 	t.Cleanup(h.stop)
-	nc, err := nats.Connect(h.addrs.NATS)
+	var opts []nats.Option
+	if e := cfg.NATS.Embedded; e != nil && e.Auth != nil {
+		pw, err := os.ReadFile(bridge.PasswordFile(e.Auth.CredentialsDir, bridge.AdminUser))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, nats.UserInfo(bridge.AdminUser, strings.TrimSpace(string(pw))))
+	}
+	nc, err := nats.Connect(h.addrs.NATS, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,12 +45,23 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 	}
 	url := cfg.NATS.URL
 	if e := cfg.NATS.Embedded; e != nil {
-		var err error
-		ns, err = embedded.Start(embedded.Config{
+		ecfg := embedded.Config{
 			Listen:     e.Listen,
 			StoreDir:   e.StoreDir,
 			SyncAlways: e.Sync == "always",
-		}, log)
+		}
+		if e.Auth != nil {
+			users, err := logins(e.Auth)
+			if err != nil {
+				return err
+			}
+			ecfg.Users = users
+			opts = append(opts, nats.UserInfo(users[0].Name, users[0].Password))
+			log.Info().Str("credentials_dir", e.Auth.CredentialsDir).Int("agents", len(e.Auth.Agents)).
+				Msg("NATS auth on: every agent confined to its own subjects")
+		}
+		var err error
+		ns, err = embedded.Start(ecfg, log)
 		if err != nil {
 			return err
 		}
@@ -148,8 +159,9 @@ type Addrs struct {
 	NATS  string // URL agents connect to
 }
 
-// EnsureStreams creates the hookbus streams, or updates them to the given options when they
-// exist. It returns the first error, naming the stream.
+// EnsureStreams creates the hookbus streams and KV buckets, or updates them to the given
+// options when they exist (agents confined by permissions cannot create them). It returns
+// the first error, naming the stream or bucket.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o subjects.StreamOptions) error {
 	for _, sc := range subjects.Streams(o) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -157,6 +169,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o subjects.Strea
 		cancel()
 		if err != nil {
 			return fmt.Errorf("bridge: stream %s: %w", sc.Name, err)
+		}
+	}
+	for _, kc := range []jetstream.KeyValueConfig{subjects.DoneBucket(o, 0), subjects.TasksBucket(o)} {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := js.CreateOrUpdateKeyValue(cctx, kc)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("bridge: bucket %s: %w", kc.Bucket, err)
 		}
 	}
 	return nil

@@ -69,6 +69,23 @@ type Embedded struct {
 	Listen   string
 	StoreDir string // relative to the working directory unless absolute
 	Sync     string // "default" (survives a killed process) or "always" (fsync before ack)
+	// Auth, when set, makes every client log in and confines each agent to its own subjects.
+	Auth *Auth
+}
+
+// Auth configures the logins of the embedded server.
+type Auth struct {
+	// CredentialsDir receives one "<name>.password" file (mode 0600) per login whose
+	// password the config does not give: generated on first start, reused after.
+	CredentialsDir string
+	// Agents are the agent logins, in file order.
+	Agents []AgentLogin
+}
+
+// AgentLogin is one agent allowed to connect. Password "" means generated.
+type AgentLogin struct {
+	Name     string
+	Password string
 }
 
 // Streams are the settings of the hookbus streams.

@@ -213,3 +213,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAuth(t *testing.T) {
+	text := "nats:\n  embedded:\n    auth:\n      agents:\n        triage: {}\n        notify: {password: \"${NP}\"}\n    store_dir: /var/lib/hookbus\nsources: {a: {verify: none}}\n"
+	cfg, err := Parse("a.yaml", []byte(text), envOf(map[string]string{"NP": "pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.NATS.Embedded.Auth
+	if a == nil || a.CredentialsDir != "/var/lib/hookbus/credentials" || len(a.Agents) != 2 ||
+		a.Agents[0] != (AgentLogin{Name: "triage"}) || a.Agents[1] != (AgentLogin{Name: "notify", Password: "pw"}) {
+		t.Fatalf("auth %+v", a)
+	}
+	if _, err := Parse("a.yaml", []byte(text), envOf(nil)); err == nil || !strings.Contains(err.Error(), "a.yaml:6:28: nats.embedded.auth.agents.notify.password: NP is not set") {
+		t.Fatalf("unset password variable: %v", err)
+	}
+	bad := strings.Replace(text, "triage: {}", "hookbus: {}", 1)
+	if _, err := Parse("a.yaml", []byte(bad), envOf(map[string]string{"NP": "pw"})); err == nil || !strings.Contains(err.Error(), `invalid agent name "hookbus"`) {
+		t.Fatalf("reserved name: %v", err)
+	}
+}

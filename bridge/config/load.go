@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -296,9 +297,13 @@ func (p *parser) root(n *yaml.Node) {
 						"listen":    p.address(&e.Listen, false),
 						"store_dir": p.str(&e.StoreDir),
 						"sync":      p.oneOf(&e.Sync, "default", "always"),
+						"auth":      func(v *yaml.Node, path string) { e.Auth = p.auth(v, path) },
 					})
 					if e.StoreDir == "" {
 						p.fail(v, path+".store_dir", "must not be empty")
+					}
+					if e.Auth != nil && e.Auth.CredentialsDir == "" {
+						e.Auth.CredentialsDir = filepath.Join(e.StoreDir, "credentials")
 					}
 				},
 				"url":             p.str(&c.NATS.URL),
@@ -488,4 +493,37 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 		return
 	}
 	s.Verifier = v
+}
+
+func (p *parser) auth(n *yaml.Node, path string) *Auth {
+	a := &Auth{}
+	p.fields(n, path, map[string]func(*yaml.Node, string){
+		"credentials_dir": p.str(&a.CredentialsDir),
+		"agents": func(v *yaml.Node, path string) {
+			if v.Kind != yaml.MappingNode {
+				p.fail(v, path, "want a mapping of agent names to their settings")
+				return
+			}
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				k, val := v.Content[i], v.Content[i+1]
+				sub := path + "." + k.Value
+				if !nameRe.MatchString(k.Value) || k.Value == "hookbus" {
+					p.fail(k, sub, "invalid agent name %q (want [a-z0-9][a-z0-9_-]*, not \"hookbus\")", k.Value)
+					continue
+				}
+				l := AgentLogin{Name: k.Value}
+				p.fields(val, sub, map[string]func(*yaml.Node, string){
+					"password": func(v *yaml.Node, path string) {
+						s, unset, ok := p.scalar(v, path)
+						if ok && len(unset) > 0 {
+							p.fail(v, path, "%s is not set", strings.Join(unset, ", "))
+						}
+						l.Password = s
+					},
+				})
+				a.Agents = append(a.Agents, l)
+			}
+		},
+	})
+	return a
 }

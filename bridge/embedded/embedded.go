@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -30,6 +31,19 @@ type Config struct {
 	Name string
 	// ReadyTimeout bounds the wait for the server to accept connections; 10s when zero.
 	ReadyTimeout time.Duration
+	// Users, when not empty, turn authentication on: every client must log in as one of
+	// them. An agent user may only do what subjects.AgentPublish and AgentSubscribe allow;
+	// an admin user may do anything.
+	Users []User
+}
+
+// User is one login of the embedded server.
+type User struct {
+	Name     string
+	Password string
+	// Admin lifts every permission (the bridge and operator tools); otherwise the user is the
+	// agent of the same name and confined to its own subjects.
+	Admin bool
 }
 
 // Server is a running embedded NATS server.
@@ -75,6 +89,18 @@ func Start(cfg Config, log zerolog.Logger) (*Server, error) {
 		SyncAlways: cfg.SyncAlways,
 		NoSigs:     true,
 		NoLog:      false,
+	}
+	for _, u := range cfg.Users {
+		su := &server.User{Username: u.Name, Password: u.Password}
+		if !u.Admin {
+			su.Permissions = &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: subjects.AgentPublish(u.Name)},
+				Subscribe: &server.SubjectPermission{Allow: subjects.AgentSubscribe(u.Name)},
+				// Answering a request publishes once to the asker's inbox.
+				Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
+			}
+		}
+		opts.Users = append(opts.Users, su)
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
