@@ -92,7 +92,11 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		return err
 	}
 
-	srv, err := New(cfg, js, log)
+	horizon, err := NewKVHorizon(ctx, js)
+	if err != nil {
+		return fmt.Errorf("bridge: dedupe horizon: %w", err)
+	}
+	srv, err := New(cfg, js, log, WithHorizon(horizon))
 	if err != nil {
 		return err
 	}
@@ -171,7 +175,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o subjects.Strea
 			return fmt.Errorf("bridge: stream %s: %w", sc.Name, err)
 		}
 	}
-	for _, kc := range []jetstream.KeyValueConfig{subjects.DoneBucket(o, 0), subjects.TasksBucket(o)} {
+	for _, kc := range []jetstream.KeyValueConfig{subjects.DoneBucket(o, 0), subjects.TasksBucket(o), subjects.DedupeBucket(o)} {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := js.CreateOrUpdateKeyValue(cctx, kc)
 		cancel()

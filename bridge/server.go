@@ -38,11 +38,19 @@ type Server struct {
 	http           *fasthttp.Server
 	bufs           sync.Pool
 	now            func() time.Time
+	horizon        Horizon
 }
+
+// Option adjusts a Server.
+type Option func(*Server)
+
+// WithHorizon de-duplicates deliveries beyond the stream's duplicate window, for each
+// source's dedupe horizon.
+func WithHorizon(h Horizon) Option { return func(s *Server) { s.horizon = h } }
 
 // New builds the ingress for the sources and HTTP settings of cfg, storing events through
 // pub. It returns an error when cfg has no source at all.
-func New(cfg *config.Config, pub Publisher, log zerolog.Logger) (*Server, error) {
+func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) (*Server, error) {
 	if len(cfg.Sources) == 0 {
 		return nil, errors.New("bridge: no sources configured")
 	}
@@ -55,6 +63,9 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger) (*Server, error)
 	}
 	if s.publishTimeout <= 0 {
 		s.publishTimeout = 5 * time.Second
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	maxBody := cfg.HTTP.MaxBody
 	for _, src := range cfg.Sources {
@@ -151,22 +162,51 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.log.Info().Str("source", src.Name).Msg("provider handshake answered")
 		return
 	}
-	msg := s.message(ctx, src, res, body)
+	var id string
+	if res.DeliveryID != "" {
+		id = subjects.WebhookID(src.Name, res.DeliveryID)
+	} else {
+		id = subjects.BodyID(src.Name, body)
+	}
 	pctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout)
+	defer cancel()
+	var key string
+	if s.horizon != nil && src.DedupeHorizon > 0 {
+		key = subjects.DedupeKey(src.Name, id)
+		seq, seen, err := s.horizon.Seen(pctx, key)
+		if err != nil {
+			// Without the horizon a stored delivery could be stored twice: refuse for now.
+			s.reject(ctx, src.Name, fmt.Errorf("%w: dedupe horizon: %w", ErrUnavailable, err))
+			return
+		}
+		if seen {
+			s.answer(ctx, id, seq, true)
+			return
+		}
+	}
+	msg := s.message(ctx, src, res, id, body)
 	ack, err := s.pub.PublishMsg(pctx, msg)
-	cancel()
 	if err != nil {
-		s.log.Warn().Err(err).Str("source", src.Name).Str("id", msg.Header.Get(subjects.HeaderID)).Msg("event not stored")
+		s.log.Warn().Err(err).Str("source", src.Name).Str("id", id).Msg("event not stored")
 		s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
 		return
 	}
-	id := msg.Header.Get(subjects.HeaderID)
+	if key != "" && !ack.Duplicate {
+		if err := s.horizon.Mark(pctx, key, ack.Sequence, src.DedupeHorizon); err != nil {
+			// Stored all the same; the stream's window still covers a quick retry.
+			s.log.Warn().Err(err).Str("source", src.Name).Str("id", id).Msg("dedupe horizon not recorded")
+		}
+	}
 	s.log.Debug().Str("source", src.Name).Str("subject", msg.Subject).Str("id", id).
 		Uint64("seq", ack.Sequence).Bool("duplicate", ack.Duplicate).Msg("webhook stored")
+	s.answer(ctx, id, ack.Sequence, ack.Duplicate)
+}
+
+// answer writes the 200 of a stored (or already stored) delivery.
+func (s *Server) answer(ctx *fasthttp.RequestCtx, id string, seq uint64, duplicate bool) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
-	out := ctx.Response.BodyWriter()
-	_, _ = out.Write(appendResult(make([]byte, 0, 64+len(id)), id, ack.Sequence, ack.Duplicate))
+	_, _ = ctx.Response.BodyWriter().Write(appendResult(make([]byte, 0, 64+len(id)), id, seq, duplicate))
 }
 
 // readBody reads the request body into buf, refusing it with ErrTooLarge as soon as it is
@@ -218,13 +258,7 @@ func (s *Server) getBuf() *[]byte {
 
 // message builds the envelope of a verified delivery: a CloudEvent in binary mode whose body
 // is the original bytes.
-func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verify.Result, body []byte) *nats.Msg {
-	var id string
-	if res.DeliveryID != "" {
-		id = subjects.WebhookID(src.Name, res.DeliveryID)
-	} else {
-		id = subjects.BodyID(src.Name, body)
-	}
+func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verify.Result, id string, body []byte) *nats.Msg {
 	event := res.Event
 	if event == "" {
 		event = "webhook"

@@ -93,6 +93,8 @@ type Streams struct {
 	Replicas        int
 	DuplicateWindow time.Duration
 	MaxAge          time.Duration
+	// DedupeHorizon is the default of every source's DedupeHorizon.
+	DedupeHorizon time.Duration
 }
 
 // Source is one configured sender.
@@ -101,6 +103,9 @@ type Source struct {
 	Verify string // scheme name
 	// MaxBody is the body limit of this source, in bytes.
 	MaxBody int64
+	// DedupeHorizon is how long a stored delivery id is remembered (beyond the stream's
+	// duplicate window); 0 turns the horizon off for this source.
+	DedupeHorizon time.Duration
 	// Verifier checks this source's requests; nil when Disabled.
 	Verifier verify.Verifier
 	// Disabled says why the source is off ("GITHUB_WEBHOOK_SECRET is not set"); "" when it
@@ -134,6 +139,6 @@ func defaults() *Config {
 		},
 		Admin:   Admin{Listen: DefaultAdminListen},
 		NATS:    NATS{PublishTimeout: DefaultPublishTimeout},
-		Streams: Streams{Replicas: 1, DuplicateWindow: 2 * time.Minute},
+		Streams: Streams{Replicas: 1, DuplicateWindow: 2 * time.Minute, DedupeHorizon: 72 * time.Hour},
 	}
 }

@@ -316,6 +316,7 @@ func (p *parser) root(n *yaml.Node) {
 				"replicas":         p.integer(&c.Streams.Replicas, 1, 5),
 				"duplicate_window": p.duration(&c.Streams.DuplicateWindow, time.Second),
 				"max_age":          p.duration(&c.Streams.MaxAge, 0),
+				"dedupe_horizon":   p.duration(&c.Streams.DedupeHorizon, 0),
 			})
 		},
 		"require_secrets": p.boolean(&c.RequireSecrets),
@@ -367,7 +368,7 @@ func (p *parser) sources(n *yaml.Node) {
 }
 
 func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
-	s := &Source{Name: name, MaxBody: p.cfg.HTTP.MaxBody}
+	s := &Source{Name: name, MaxBody: p.cfg.HTTP.MaxBody, DedupeHorizon: -1}
 	o := &s.Options
 	nodes := map[string]*yaml.Node{}
 	var unset []string
@@ -392,6 +393,7 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 		"timestamp_header": track("timestamp_header", p.str(&o.TimestampHeader)),
 		"signed_content":   track("signed_content", p.str(&o.SignedContent)),
 		"max_body":         track("max_body", p.size(&s.MaxBody)),
+		"dedupe_horizon":   track("dedupe_horizon", p.duration(&s.DedupeHorizon, 0)),
 		"secrets": func(v *yaml.Node, path string) {
 			secretsNode = v
 			if v.Kind != yaml.SequenceNode {
@@ -449,6 +451,9 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 			p.fail(keyNode, path, "want the source's settings (at least verify)")
 		}
 		return
+	}
+	if s.DedupeHorizon < 0 {
+		s.DedupeHorizon = p.cfg.Streams.DedupeHorizon
 	}
 	if s.Verify == "" {
 		p.fail(keyNode, path+".verify", "required (github, hmac-sha256, …, or none to accept unsigned requests)")
