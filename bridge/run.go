@@ -72,8 +72,20 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		url = ns.ClientURL()
 		opts = append(opts, ns.InProcess())
 		log.Info().Str("url", url).Str("store_dir", e.StoreDir).Str("sync", e.Sync).Msg("embedded NATS started")
-	} else if cfg.NATS.Creds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.Creds))
+	} else {
+		if cfg.NATS.Creds != "" {
+			opts = append(opts, nats.UserCredentials(cfg.NATS.Creds))
+		}
+		if t := cfg.NATS.TLS; t != nil {
+			if t.CAFile != "" {
+				opts = append(opts, nats.RootCAs(t.CAFile))
+			}
+			if t.CertFile != "" {
+				opts = append(opts, nats.ClientCert(t.CertFile, t.KeyFile))
+			}
+		}
+		// An existing cluster may be unreachable at start: keep trying, answering 503.
+		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -84,17 +96,30 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 	if err != nil {
 		return fmt.Errorf("bridge: jetstream: %w", err)
 	}
-	if err := EnsureStreams(ctx, js, subjects.StreamOptions{
+	so := subjects.StreamOptions{
 		Replicas:        cfg.Streams.Replicas,
 		DuplicateWindow: cfg.Streams.DuplicateWindow,
 		MaxAge:          cfg.Streams.MaxAge,
-	}); err != nil {
-		return err
 	}
-
-	horizon, err := NewKVHorizon(ctx, js)
-	if err != nil {
-		return fmt.Errorf("bridge: dedupe horizon: %w", err)
+	var horizon *KVHorizon
+	for {
+		err := EnsureStreams(ctx, js, so)
+		if err == nil {
+			horizon, err = NewKVHorizon(ctx, js)
+		}
+		if err == nil {
+			break
+		}
+		if ns != nil {
+			return err
+		}
+		// An existing cluster may be down or without quorum at start: wait for it.
+		log.Warn().Err(err).Msg("streams not ready; retrying in 2s")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
 	}
 	srv, err := New(cfg, js, log, WithHorizon(horizon))
 	if err != nil {

@@ -58,10 +58,22 @@ type Admin struct {
 
 // NATS says where the streams live: an embedded server, or an existing one at URL.
 type NATS struct {
-	Embedded       *Embedded // nil when URL is used
-	URL            string
-	Creds          string
+	Embedded *Embedded // nil when URL is used
+	// URL lists the servers of an existing NATS, comma-separated.
+	URL string
+	// Creds is a NATS credentials file (JWT + nkey) for URL.
+	Creds string
+	// TLS secures the connection to URL; nil means the URL's scheme decides (tls:// needs
+	// the system roots).
+	TLS            *TLS
 	PublishTimeout time.Duration
+}
+
+// TLS configures the client side of a TLS connection to NATS.
+type TLS struct {
+	CAFile   string // PEM roots to trust instead of the system's
+	CertFile string // client certificate (mutual TLS), with KeyFile
+	KeyFile  string
 }
 
 // Embedded configures the embedded NATS server.

@@ -306,8 +306,20 @@ func (p *parser) root(n *yaml.Node) {
 						e.Auth.CredentialsDir = filepath.Join(e.StoreDir, "credentials")
 					}
 				},
-				"url":             p.str(&c.NATS.URL),
-				"creds":           p.str(&c.NATS.Creds),
+				"url":   p.str(&c.NATS.URL),
+				"creds": p.str(&c.NATS.Creds),
+				"tls": func(v *yaml.Node, path string) {
+					t := &TLS{}
+					c.NATS.TLS = t
+					p.fields(v, path, map[string]func(*yaml.Node, string){
+						"ca_file":   p.str(&t.CAFile),
+						"cert_file": p.str(&t.CertFile),
+						"key_file":  p.str(&t.KeyFile),
+					})
+					if (t.CertFile == "") != (t.KeyFile == "") {
+						p.fail(v, path, "cert_file and key_file go together")
+					}
+				},
 				"publish_timeout": p.duration(&c.NATS.PublishTimeout, time.Millisecond),
 			})
 		},
