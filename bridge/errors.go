@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"time"
 
 	"github.com/hookbus/hookbus/bridge/verify"
 	"github.com/valyala/fasthttp"
@@ -20,7 +21,15 @@ var (
 	ErrUnavailable = errors.New("event store unavailable")
 	// ErrBadRequest is the rejection of a request that cannot be read.
 	ErrBadRequest = errors.New("bad request")
+	// ErrRateLimited is the rejection of a request over its client's or source's rate.
+	ErrRateLimited = errors.New("rate limited")
 )
+
+// rateLimitError is an ErrRateLimited with the wait until a request would be taken.
+type rateLimitError struct{ wait time.Duration }
+
+func (e rateLimitError) Error() string { return "rate limited" }
+func (e rateLimitError) Unwrap() error { return ErrRateLimited }
 
 // retryAfter is the Retry-After value, in seconds, sent with 503.
 const retryAfter = "5"
@@ -50,6 +59,8 @@ func classify(err error) rejection {
 		return rejection{fasthttp.StatusMethodNotAllowed, "method not allowed"}
 	case errors.Is(err, ErrTooLarge):
 		return rejection{fasthttp.StatusRequestEntityTooLarge, "body too large"}
+	case errors.Is(err, ErrRateLimited):
+		return rejection{fasthttp.StatusTooManyRequests, "rate limited"}
 	case errors.Is(err, ErrUnavailable):
 		return rejection{fasthttp.StatusServiceUnavailable, "unavailable"}
 	}

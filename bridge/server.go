@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -39,6 +40,8 @@ type Server struct {
 	bufs           sync.Pool
 	now            func() time.Time
 	horizon        Horizon
+	clients        *limiter                  // per client address; nil: no limit
+	sourceRates    map[string]*sourceLimiter // per source; absent: no limit
 }
 
 // Option adjusts a Server.
@@ -68,8 +71,13 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) 
 		o(s)
 	}
 	maxBody := cfg.HTTP.MaxBody
+	s.clients = newLimiter(cfg.HTTP.ClientRate.PerSecond, cfg.HTTP.ClientRate.Burst)
+	s.sourceRates = map[string]*sourceLimiter{}
 	for _, src := range cfg.Sources {
 		s.sources[src.Name] = src
+		if l := newSourceLimiter(src.Rate.PerSecond, src.Rate.Burst); l != nil {
+			s.sourceRates[src.Name] = l
+		}
 		if src.MaxBody > maxBody {
 			maxBody = src.MaxBody
 		}
@@ -118,6 +126,14 @@ func (s *Server) recoverer(next fasthttp.RequestHandler) fasthttp.RequestHandler
 }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if s.clients != nil {
+		addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
+		if ok, wait := s.clients.allow(addr.Unmap(), time.Now()); !ok {
+			ctx.SetConnectionClose()
+			s.reject(ctx, "", rateLimitError{wait})
+			return
+		}
+	}
 	path := ctx.Path()
 	if !bytes.HasPrefix(path, []byte(webhooksPath)) {
 		s.reject(ctx, "", ErrUnknownSource)
@@ -132,6 +148,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
 		s.reject(ctx, src.Name, ErrMethod)
 		return
+	}
+	if l := s.sourceRates[src.Name]; l != nil {
+		if ok, wait := l.allow(time.Now()); !ok {
+			ctx.SetConnectionClose() // the unread body is not read
+			s.reject(ctx, src.Name, rateLimitError{wait})
+			return
+		}
 	}
 	buf := s.getBuf()
 	defer s.bufs.Put(buf)
@@ -305,7 +328,11 @@ func printable(s string) string {
 // reject answers a request that is not stored, and logs one line with the reason class.
 func (s *Server) reject(ctx *fasthttp.RequestCtx, source string, err error) {
 	r := classify(err)
-	if r.status == fasthttp.StatusServiceUnavailable {
+	var rl rateLimitError
+	switch {
+	case errors.As(err, &rl):
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(rl.wait)))
+	case r.status == fasthttp.StatusServiceUnavailable:
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfter)
 	}
 	ctx.SetStatusCode(r.status)

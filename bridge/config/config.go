@@ -48,6 +48,15 @@ type HTTP struct {
 	ShutdownTimeout time.Duration
 	// MaxBody is the default body limit of every source, in bytes.
 	MaxBody int64
+	// ClientRate limits requests per client address (the TCP peer); zero is no limit.
+	ClientRate RateLimit
+}
+
+// RateLimit is a token bucket: PerSecond requests on average, Burst at once (default: one
+// second's worth). PerSecond 0 means no limit.
+type RateLimit struct {
+	PerSecond float64
+	Burst     int
 }
 
 // Admin configures the operator listener (/healthz, /readyz).
@@ -118,6 +127,8 @@ type Source struct {
 	// DedupeHorizon is how long a stored delivery id is remembered (beyond the stream's
 	// duplicate window); 0 turns the horizon off for this source.
 	DedupeHorizon time.Duration
+	// Rate limits requests to this source, whoever sends them.
+	Rate RateLimit
 	// Verifier checks this source's requests; nil when Disabled.
 	Verifier verify.Verifier
 	// Disabled says why the source is off ("GITHUB_WEBHOOK_SECRET is not set"); "" when it

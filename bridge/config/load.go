@@ -276,12 +276,13 @@ func (p *parser) root(n *yaml.Node) {
 		},
 		"http": func(v *yaml.Node, path string) {
 			p.fields(v, path, map[string]func(*yaml.Node, string){
-				"listen":           p.address(&c.HTTP.Listen, false),
-				"read_timeout":     p.duration(&c.HTTP.ReadTimeout, 0),
-				"write_timeout":    p.duration(&c.HTTP.WriteTimeout, 0),
-				"idle_timeout":     p.duration(&c.HTTP.IdleTimeout, 0),
-				"shutdown_timeout": p.duration(&c.HTTP.ShutdownTimeout, 0),
-				"max_body":         p.size(&c.HTTP.MaxBody),
+				"listen":            p.address(&c.HTTP.Listen, false),
+				"read_timeout":      p.duration(&c.HTTP.ReadTimeout, 0),
+				"write_timeout":     p.duration(&c.HTTP.WriteTimeout, 0),
+				"idle_timeout":      p.duration(&c.HTTP.IdleTimeout, 0),
+				"shutdown_timeout":  p.duration(&c.HTTP.ShutdownTimeout, 0),
+				"max_body":          p.size(&c.HTTP.MaxBody),
+				"client_rate_limit": p.rate(&c.HTTP.ClientRate),
 			})
 		},
 		"admin": func(v *yaml.Node, path string) {
@@ -406,6 +407,7 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 		"signed_content":   track("signed_content", p.str(&o.SignedContent)),
 		"max_body":         track("max_body", p.size(&s.MaxBody)),
 		"dedupe_horizon":   track("dedupe_horizon", p.duration(&s.DedupeHorizon, 0)),
+		"rate_limit":       track("rate_limit", p.rate(&s.Rate)),
 		"secrets": func(v *yaml.Node, path string) {
 			secretsNode = v
 			if v.Kind != yaml.SequenceNode {
@@ -543,4 +545,24 @@ func (p *parser) auth(n *yaml.Node, path string) *Auth {
 		},
 	})
 	return a
+}
+
+func (p *parser) rate(dst *RateLimit) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		p.fields(n, path, map[string]func(*yaml.Node, string){
+			"per_second": func(v *yaml.Node, path string) {
+				s, _, ok := p.scalar(v, path)
+				if !ok {
+					return
+				}
+				f, err := strconv.ParseFloat(s, 64)
+				if err != nil || f < 0 || f > 1e9 {
+					p.fail(v, path, "invalid rate %q (want requests per second, e.g. 50 or 0.5)", s)
+					return
+				}
+				dst.PerSecond = f
+			},
+			"burst": p.integer(&dst.Burst, 1, 1_000_000),
+		})
+	}
 }
