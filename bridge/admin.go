@@ -9,26 +9,34 @@ import (
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // Admin serves the operator endpoints on their own address:
 //
 //	/healthz  200 while the process serves
 //	/readyz   200 when NATS is connected and the WEBHOOKS stream answers, 503 otherwise
+//	/metrics  Prometheus metrics
 type Admin struct {
 	ln  net.Listener
 	srv *fasthttp.Server
 }
 
-// NewAdmin listens on addr. It returns an error when the address cannot be bound.
-func NewAdmin(addr string, nc *nats.Conn, js jetstream.JetStream, log zerolog.Logger) (*Admin, error) {
+// NewAdmin listens on addr; m, when not nil, is served at /metrics in the Prometheus text
+// format. It returns an error when the address cannot be bound.
+func NewAdmin(addr string, nc *nats.Conn, js jetstream.JetStream, m *Metrics, log zerolog.Logger) (*Admin, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: admin.listen: %w", err)
 	}
 	a := &Admin{ln: ln}
+	var metrics fasthttp.RequestHandler
+	if m != nil {
+		metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	}
 	a.srv = &fasthttp.Server{
 		Name:         "hookbus-admin",
 		ReadTimeout:  5 * time.Second,
@@ -45,6 +53,12 @@ func NewAdmin(addr string, nc *nats.Conn, js jetstream.JetStream, log zerolog.Lo
 					return
 				}
 				ctx.SetBodyString("ready\n")
+			case "/metrics":
+				if metrics == nil {
+					ctx.SetStatusCode(fasthttp.StatusNotFound)
+					return
+				}
+				metrics(ctx)
 			default:
 				ctx.SetStatusCode(fasthttp.StatusNotFound)
 			}

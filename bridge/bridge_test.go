@@ -435,12 +435,7 @@ func TestUnavailableWhileNATSDown(t *testing.T) {
 			t.Fatalf("during outage: %d %s Retry-After=%q", a.status, a.body, a.header.Get("Retry-After"))
 		}
 	}
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(url, "nats://"))
-	back, err := embedded.Start(embedded.Config{Listen: "127.0.0.1:" + port, StoreDir: store}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(back.Shutdown)
+	restartAt(t, url, store)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		a := send("after")
@@ -540,4 +535,16 @@ func TestAdminEndpoints(t *testing.T) {
 	if resp.StatusCode != 503 {
 		t.Errorf("/readyz without the stream = %d, want 503", resp.StatusCode)
 	}
+}
+
+// restartAt starts an embedded server again on the port of url with the store in dir, as a
+// NATS coming back after an outage, and stops it when the test ends.
+func restartAt(t *testing.T, url, dir string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(url, "nats://"))
+	back, err := embedded.Start(embedded.Config{Listen: "127.0.0.1:" + port, StoreDir: dir}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(back.Shutdown)
 }

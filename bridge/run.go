@@ -121,7 +121,9 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		case <-time.After(2 * time.Second):
 		}
 	}
-	srv, err := New(cfg, js, log, WithHorizon(horizon))
+	metrics := NewMetrics()
+	metrics.Registry.MustRegister(newAgentCollector(js))
+	srv, err := New(cfg, js, log, WithHorizon(horizon), WithMetrics(metrics))
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 	addrs := Addrs{HTTP: ln.Addr().String(), NATS: url}
 	var admin *Admin
 	if cfg.Admin.Listen != "" {
-		admin, err = NewAdmin(cfg.Admin.Listen, nc, js, log)
+		admin, err = NewAdmin(cfg.Admin.Listen, nc, js, metrics, log)
 		if err != nil {
 			ln.Close()
 			return err

@@ -33,6 +33,7 @@ const webhooksPath = "/webhooks/"
 // Server is the ingress HTTP server. Create it with New; it is safe for concurrent use.
 type Server struct {
 	log            zerolog.Logger
+	sampled        zerolog.Logger // one accepted request in 100
 	pub            Publisher
 	sources        map[string]*config.Source
 	publishTimeout time.Duration
@@ -42,7 +43,12 @@ type Server struct {
 	horizon        Horizon
 	clients        *limiter                  // per client address; nil: no limit
 	sourceRates    map[string]*sourceLimiter // per source; absent: no limit
+	metrics        *Metrics
+	srcMetrics     map[string]*sourceMetrics // by source name, "" for requests naming none
 }
+
+// WithMetrics counts requests, outcomes and latencies in m.
+func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
 
 // Option adjusts a Server.
 type Option func(*Server)
@@ -59,6 +65,7 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) 
 	}
 	s := &Server{
 		log:            log,
+		sampled:        log.Sample(&zerolog.BasicSampler{N: 100}),
 		pub:            pub,
 		sources:        make(map[string]*config.Source, len(cfg.Sources)),
 		publishTimeout: cfg.NATS.PublishTimeout,
@@ -69,6 +76,10 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) 
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	s.srcMetrics = map[string]*sourceMetrics{"": s.metrics.forSource("")}
+	for _, src := range cfg.Sources {
+		s.srcMetrics[src.Name] = s.metrics.forSource(src.Name)
 	}
 	maxBody := cfg.HTTP.MaxBody
 	s.clients = newLimiter(cfg.HTTP.ClientRate.PerSecond, cfg.HTTP.ClientRate.Burst)
@@ -164,14 +175,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	*buf = body
+	sm := s.srcMetrics[src.Name]
+	began := time.Now()
 	res, err := src.Verifier.Verify(&verify.Request{
 		Method:     fasthttp.MethodPost,
 		RequestURI: string(ctx.RequestURI()),
 		Host:       string(ctx.Host()),
 		Header:     func(name string) string { return string(ctx.Request.Header.Peek(name)) },
 		Body:       body,
-		Now:        s.now(),
+		Now:        began,
 	})
+	if sm != nil {
+		sm.verify.Observe(time.Since(began).Seconds())
+	}
 	if err != nil {
 		s.reject(ctx, src.Name, err)
 		return
@@ -182,6 +198,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType(res.Reply.ContentType)
 		}
 		ctx.SetBody(res.Reply.Body)
+		sm.count(OutcomeHandshake)
 		s.log.Info().Str("source", src.Name).Msg("provider handshake answered")
 		return
 	}
@@ -203,12 +220,21 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		if seen {
+			sm.count(OutcomeDuplicate)
 			s.answer(ctx, id, seq, true)
 			return
 		}
 	}
 	msg := s.message(ctx, src, res, id, body)
+	if sm != nil {
+		sm.inflight.Inc()
+		began = time.Now()
+	}
 	ack, err := s.pub.PublishMsg(pctx, msg)
+	if sm != nil {
+		sm.inflight.Dec()
+		sm.publish.Observe(time.Since(began).Seconds())
+	}
 	if err != nil {
 		s.log.Warn().Err(err).Str("source", src.Name).Str("id", id).Msg("event not stored")
 		s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
@@ -220,7 +246,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			s.log.Warn().Err(err).Str("source", src.Name).Str("id", id).Msg("dedupe horizon not recorded")
 		}
 	}
-	s.log.Debug().Str("source", src.Name).Str("subject", msg.Subject).Str("id", id).
+	if ack.Duplicate {
+		sm.count(OutcomeDuplicate)
+	} else {
+		sm.count(OutcomeStored)
+	}
+	s.sampled.Info().Str("source", src.Name).Str("subject", msg.Subject).Str("id", id).
 		Uint64("seq", ack.Sequence).Bool("duplicate", ack.Duplicate).Msg("webhook stored")
 	s.answer(ctx, id, ack.Sequence, ack.Duplicate)
 }
@@ -338,6 +369,7 @@ func (s *Server) reject(ctx *fasthttp.RequestCtx, source string, err error) {
 	ctx.SetStatusCode(r.status)
 	ctx.SetContentType("application/json")
 	ctx.SetBodyString(`{"error":"` + r.reason + `"}`)
+	s.srcMetrics[source].count(outcomeOf(r))
 	ev := s.log.Info()
 	if r.status >= 500 {
 		ev = s.log.Warn()
