@@ -246,6 +246,9 @@ func TestGitHubStoredExactly(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
+	if tp := m.Header.Get(subjects.HeaderTraceparent); len(tp) != 55 || !strings.HasPrefix(tp, "00-") {
+		t.Errorf("no new trace started for a webhook without one: %q", tp)
+	}
 	if _, err := time.Parse(time.RFC3339Nano, m.Header.Get(subjects.HeaderTime)); err != nil {
 		t.Errorf("ce-time %q: %v", m.Header.Get(subjects.HeaderTime), err)
 	}

@@ -334,9 +334,7 @@ func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verif
 	if res.DeliveryID != "" {
 		h[subjects.HeaderDeliveryID] = []string{printable(res.DeliveryID)}
 	}
-	if tp := ctx.Request.Header.Peek(subjects.HeaderTraceparent); len(tp) > 0 && len(tp) <= 128 {
-		h[subjects.HeaderTraceparent] = []string{printable(string(tp))}
-	}
+	h[subjects.HeaderTraceparent] = []string{traceparent(ctx.Request.Header.Peek(subjects.HeaderTraceparent))}
 	return &nats.Msg{Subject: subjects.Webhook(src.Name, event), Header: h, Data: body}
 }
 
