@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
 )
 
 func scrape(t *testing.T, admin string) string {
@@ -71,6 +74,26 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// Every metric the shipped alert rules use exists.
+	rules, err := os.ReadFile("../configs/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Groups []struct {
+			Rules []struct{ Alert, Expr string }
+		}
+	}
+	if err := yaml.Unmarshal(rules, &doc); err != nil || len(doc.Groups) == 0 {
+		t.Fatalf("alerts.yaml: %v", err)
+	}
+	for _, r := range doc.Groups[0].Rules {
+		for _, name := range regexp.MustCompile(`hookbus_[a-z_]+`).FindAllString(r.Expr, -1) {
+			if !strings.Contains(text, "\n"+name) && !strings.Contains(text, "# TYPE "+strings.TrimSuffix(name, "_bucket")) {
+				t.Errorf("alert %s uses %s, which /metrics does not expose", r.Alert, name)
+			}
 		}
 	}
 	for _, leak := range []string{"m1", "no-such-source-7f3a", "issues.opened", githubSecret} {

@@ -233,3 +233,29 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("reserved name: %v", err)
 	}
 }
+
+// TestShippedProductionConfig: the production example loads once its secrets are set, keeps
+// auth and fsync on, and refuses to start without them.
+func TestShippedProductionConfig(t *testing.T) {
+	dir := t.TempDir()
+	text, err := os.ReadFile("../../configs/production.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretFile := filepath.Join(dir, "partner.secret")
+	os.WriteFile(secretFile, []byte("p\n"), 0o600)
+	text = []byte(strings.ReplaceAll(string(text), "/etc/hookbus/partner.secret", secretFile))
+	env := map[string]string{"GITHUB_WEBHOOK_SECRET": "g", "RELAY_NATS_PASSWORD": "r"}
+	cfg, err := Parse("production.yaml", text, envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cfg.NATS.Embedded
+	if !cfg.RequireSecrets || e.Sync != "always" || e.Auth == nil || len(e.Auth.Agents) != 3 || cfg.Admin.Listen != "127.0.0.1:8081" {
+		t.Fatalf("production settings: %+v %+v", cfg, e)
+	}
+	delete(env, "GITHUB_WEBHOOK_SECRET")
+	if _, err := Parse("production.yaml", text, envOf(env)); !errors.Is(err, ErrSecretUnset) {
+		t.Fatalf("without GITHUB_WEBHOOK_SECRET: %v", err)
+	}
+}
