@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hookbus/hookbus/subjects"
@@ -20,9 +21,12 @@ import (
 //	/healthz  200 while the process serves
 //	/readyz   200 when NATS is connected and the WEBHOOKS stream answers, 503 otherwise
 //	/metrics  Prometheus metrics
+//	/         the live console (see console.go) and its /api/…
 type Admin struct {
-	ln  net.Listener
-	srv *fasthttp.Server
+	ln    net.Listener
+	srv   *fasthttp.Server
+	tails chan struct{}
+	once  sync.Once
 }
 
 // NewAdmin listens on addr; m, when not nil, is served at /metrics in the Prometheus text
@@ -33,6 +37,8 @@ func NewAdmin(addr string, nc *nats.Conn, js jetstream.JetStream, m *Metrics, lo
 		return nil, fmt.Errorf("bridge: admin.listen: %w", err)
 	}
 	a := &Admin{ln: ln}
+	con := &console{nc: nc, js: js, metrics: m, done: make(chan struct{})}
+	a.tails = con.done
 	var metrics fasthttp.RequestHandler
 	if m != nil {
 		metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
@@ -60,7 +66,9 @@ func NewAdmin(addr string, nc *nats.Conn, js jetstream.JetStream, m *Metrics, lo
 				}
 				metrics(ctx)
 			default:
-				ctx.SetStatusCode(fasthttp.StatusNotFound)
+				if !con.handle(ctx) {
+					ctx.SetStatusCode(fasthttp.StatusNotFound)
+				}
 			}
 		},
 	}
@@ -86,4 +94,7 @@ func (a *Admin) Addr() string { return a.ln.Addr().String() }
 func (a *Admin) Serve() { _ = a.srv.Serve(a.ln) }
 
 // Close stops the admin listener.
-func (a *Admin) Close() { _ = a.srv.Shutdown() }
+func (a *Admin) Close() {
+	a.once.Do(func() { close(a.tails) })
+	_ = a.srv.Shutdown()
+}

@@ -1,0 +1,369 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookbus/hookbus/subjects"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/valyala/fasthttp"
+)
+
+//go:embed console/*
+var consoleFiles embed.FS
+
+// console serves the live operator page at / of the admin listener and its JSON API:
+//
+//	GET  /api/sources          per source: counts by outcome
+//	GET  /api/agents           per agent: pending, ack pending, redelivered, dead letters
+//	GET  /api/tail             server-sent events: every event stored from now on
+//	GET  /api/chain?id=ID      the events of one correlation chain, causes before effects
+//	GET  /api/dlq              dead letters with their reasons
+//	POST /api/dlq/redrive?seq=N  hands one dead letter back to its agent
+type console struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	metrics *Metrics
+	done    chan struct{} // closed when the admin listener stops: ends live tails
+}
+
+func (c *console) handle(ctx *fasthttp.RequestCtx) bool {
+	path := string(ctx.Path())
+	switch {
+	case path == "/" || path == "/index.html":
+		c.file(ctx, "console/index.html", "text/html; charset=utf-8")
+	case path == "/console.js":
+		c.file(ctx, "console/console.js", "text/javascript; charset=utf-8")
+	case path == "/api/sources":
+		c.json(ctx, c.sources())
+	case path == "/api/agents":
+		c.json(ctx, c.agentRows())
+	case path == "/api/tail":
+		c.tail(ctx)
+	case path == "/api/chain":
+		c.jsonOr(ctx)(c.chain(string(ctx.QueryArgs().Peek("id"))))
+	case path == "/api/dlq":
+		c.jsonOr(ctx)(c.deadLetters())
+	case path == "/api/dlq/redrive":
+		if !ctx.IsPost() {
+			ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
+			ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+			return true
+		}
+		seq, err := strconv.ParseUint(string(ctx.QueryArgs().Peek("seq")), 10, 64)
+		if err != nil {
+			ctx.SetStatusCode(fasthttp.StatusBadRequest)
+			ctx.SetBodyString(`{"error":"seq: want a dead letter's sequence"}`)
+			return true
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c.jsonOr(ctx)(Redrive(rctx, c.js, seq))
+	default:
+		return false
+	}
+	return true
+}
+
+func (c *console) file(ctx *fasthttp.RequestCtx, name, ct string) {
+	b, err := consoleFiles.ReadFile(name)
+	if err != nil {
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		return
+	}
+	ctx.SetContentType(ct)
+	ctx.SetBody(b)
+}
+
+func (c *console) json(ctx *fasthttp.RequestCtx, v any) {
+	ctx.SetContentType("application/json")
+	_ = json.NewEncoder(ctx).Encode(v)
+}
+
+func (c *console) jsonOr(ctx *fasthttp.RequestCtx) func(any, error) {
+	return func(v any, err error) {
+		if err != nil {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				ctx.SetStatusCode(fasthttp.StatusNotFound)
+			}
+			c.json(ctx, map[string]string{"error": err.Error()})
+			return
+		}
+		c.json(ctx, v)
+	}
+}
+
+// sources sums the request counter by source and outcome.
+func (c *console) sources() map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	if c.metrics == nil {
+		return out
+	}
+	families, _ := c.metrics.Registry.Gather()
+	for _, f := range families {
+		if f.GetName() != "hookbus_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			src, outcome := label(m, "source"), label(m, "outcome")
+			if v := m.GetCounter().GetValue(); v > 0 {
+				if out[src] == nil {
+					out[src] = map[string]float64{}
+				}
+				out[src][outcome] = v
+			}
+		}
+	}
+	return out
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// agentRow is one agent in the console.
+type agentRow struct {
+	Agent       string `json:"agent"`
+	Stream      string `json:"stream"`
+	Pending     uint64 `json:"pending"`
+	AckPending  int    `json:"ack_pending"`
+	Redelivered int    `json:"redelivered"`
+	DeadLetters uint64 `json:"dead_letters"`
+}
+
+func (c *console) agentRows() []agentRow {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var rows []agentRow
+	dead := map[string]uint64{}
+	if dlq, err := c.js.Stream(ctx, subjects.StreamDLQ); err == nil {
+		if info, err := dlq.Info(ctx, jetstream.WithSubjectFilter(subjects.DLQRoot+".>")); err == nil {
+			for subj, n := range info.State.Subjects {
+				dead[strings.TrimPrefix(subj, subjects.DLQRoot+".")] = n
+			}
+		}
+	}
+	for _, stream := range []string{subjects.StreamWebhooks, subjects.StreamAgents} {
+		s, err := c.js.Stream(ctx, stream)
+		if err != nil {
+			continue
+		}
+		l := s.ListConsumers(ctx)
+		for info := range l.Info() {
+			if name := info.Config.Durable; name != "" && subjects.ValidName(name) == nil {
+				rows = append(rows, agentRow{Agent: name, Stream: stream, Pending: info.NumPending,
+					AckPending: info.NumAckPending, Redelivered: info.NumRedelivered, DeadLetters: dead[name]})
+			}
+		}
+	}
+	return rows
+}
+
+// eventView is an event as the console shows it.
+type eventView struct {
+	Stream      string    `json:"stream,omitempty"`
+	Seq         uint64    `json:"seq,omitempty"`
+	Subject     string    `json:"subject"`
+	ID          string    `json:"id"`
+	Type        string    `json:"type"`
+	Time        time.Time `json:"time"`
+	Causation   string    `json:"causation,omitempty"`
+	Correlation string    `json:"correlation,omitempty"`
+	Size        int       `json:"size"`
+	Preview     string    `json:"preview"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+func view(subject string, h nats.Header, data []byte) eventView {
+	t, _ := time.Parse(time.RFC3339Nano, h.Get(subjects.HeaderTime))
+	p := data
+	if len(p) > 160 {
+		p = p[:160]
+	}
+	return eventView{Subject: subject, ID: h.Get(subjects.HeaderID), Type: h.Get(subjects.HeaderType), Time: t,
+		Causation: h.Get(subjects.HeaderCausationID), Correlation: h.Get(subjects.HeaderCorrelationID),
+		Size: len(data), Preview: strings.ToValidUTF8(string(p), "?"), Reason: h.Get(subjects.HeaderDLQReason)}
+}
+
+// tail streams every event stored from now on as server-sent events, until the client goes.
+func (c *console) tail(ctx *fasthttp.RequestCtx) {
+	ch := make(chan *nats.Msg, 256)
+	var subs []*nats.Subscription
+	for _, f := range []string{subjects.WebhooksRoot + ".>", subjects.AgentsRoot + ".>", subjects.DLQRoot + ".>"} {
+		sub, err := c.nc.ChanSubscribe(f, ch)
+		if err != nil {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			return
+		}
+		subs = append(subs, sub)
+	}
+	ctx.SetContentType("text/event-stream")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+		}()
+		ping := time.NewTicker(15 * time.Second)
+		defer ping.Stop()
+		fmt.Fprint(w, ": tail\n\n")
+		if w.Flush() != nil {
+			return
+		}
+		for {
+			select {
+			case m := <-ch:
+				b, _ := json.Marshal(view(m.Subject, m.Header, m.Data))
+				fmt.Fprintf(w, "data: %s\n\n", b)
+			case <-ping.C:
+				fmt.Fprint(w, ": ping\n\n")
+			case <-c.done:
+				return
+			}
+			if w.Flush() != nil {
+				return
+			}
+		}
+	})
+}
+
+// maxChainScan bounds how far back the chain view looks in each stream.
+const maxChainScan = 20000
+
+// chain returns the events of a correlation chain, oldest first, from the newest
+// maxChainScan messages of the ingress and agent streams.
+func (c *console) chain(id string) ([]eventView, error) {
+	if id == "" {
+		return nil, errors.New("id: want a correlation id")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []eventView
+	for _, stream := range []string{subjects.StreamWebhooks, subjects.StreamAgents} {
+		s, err := c.js.Stream(ctx, stream)
+		if err != nil {
+			return nil, err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		start := info.State.FirstSeq
+		if info.State.LastSeq > maxChainScan && info.State.LastSeq-maxChainScan > start {
+			start = info.State.LastSeq - maxChainScan
+		}
+		if info.State.Msgs == 0 {
+			continue
+		}
+		cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start})
+		if err != nil {
+			return nil, err
+		}
+		for remaining := info.State.LastSeq - start + 1; remaining > 0; {
+			batch, err := cons.FetchNoWait(int(min(remaining, 1000)))
+			if err != nil {
+				return nil, err
+			}
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				h := m.Headers()
+				if h.Get(subjects.HeaderID) == id || h.Get(subjects.HeaderCorrelationID) == id {
+					v := view(m.Subject(), h, m.Data())
+					if md, err := m.Metadata(); err == nil {
+						v.Stream, v.Seq = md.Stream, md.Sequence.Stream
+					}
+					out = append(out, v)
+				}
+			}
+			if n == 0 {
+				break
+			}
+			remaining -= uint64(n)
+		}
+	}
+	return out, nil
+}
+
+func (c *console) deadLetters() ([]eventView, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.js.Stream(ctx, subjects.StreamDLQ)
+	if err != nil {
+		return nil, err
+	}
+	var out []eventView
+	for seq := uint64(1); len(out) < 500; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subjects.DLQRoot+".>"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		v := view(m.Subject, m.Header, m.Data)
+		v.Stream, v.Seq = subjects.StreamDLQ, m.Sequence
+		out = append(out, v)
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// Redriven reports a dead letter handed back to its agent.
+type Redriven struct {
+	Seq     uint64 `json:"seq"`     // the dead letter's sequence in DLQ (now deleted)
+	Subject string `json:"subject"` // where the event was published again
+	ID      string `json:"id"`      // the new message id
+}
+
+// Redrive publishes the dead letter at seq of the DLQ stream again on its original subject,
+// marked as a replay (Hookbus-Replay) with a fresh Nats-Msg-Id so the stream does not drop it
+// as a duplicate, then deletes the dead letter. It returns jetstream.ErrMsgNotFound for an
+// unknown seq.
+func Redrive(ctx context.Context, js jetstream.JetStream, seq uint64) (Redriven, error) {
+	s, err := js.Stream(ctx, subjects.StreamDLQ)
+	if err != nil {
+		return Redriven{}, err
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return Redriven{}, err
+	}
+	subject := m.Header.Get(subjects.HeaderDLQSubject)
+	if subject == "" {
+		return Redriven{}, fmt.Errorf("dead letter %d names no original subject", seq)
+	}
+	out := nats.NewMsg(subject)
+	out.Data = m.Data
+	for k, v := range m.Header {
+		if !strings.HasPrefix(k, "Hookbus-Dlq-") {
+			out.Header[k] = v
+		}
+	}
+	id := fmt.Sprintf("redrive:%d:%s", seq, m.Header.Get(subjects.HeaderID))
+	out.Header.Set(subjects.HeaderMsgID, id)
+	out.Header.Set(subjects.HeaderReplay, "true")
+	if _, err := js.PublishMsg(ctx, out); err != nil {
+		return Redriven{}, err
+	}
+	if err := s.DeleteMsg(ctx, seq); err != nil {
+		return Redriven{}, err
+	}
+	return Redriven{Seq: seq, Subject: subject, ID: id}, nil
+}

@@ -1,0 +1,257 @@
+package bridge_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbus/hookbus/agents"
+	"github.com/hookbus/hookbus/agents/examples"
+	"github.com/hookbus/hookbus/subjects"
+	"golang.org/x/net/websocket"
+)
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		_ = json.NewDecoder(resp.Body).Decode(v)
+	}
+	return resp.StatusCode
+}
+
+// consoleScene runs the seed chain plus an agent that dead-letters everything, and returns
+// the harness.
+func consoleScene(t *testing.T) *harness {
+	h := startDefault(t)
+	runAgent(t, h.addrs.NATS, examples.TriageConfig())
+	runAgent(t, h.addrs.NATS, examples.NotifyConfig(""))
+	runAgent(t, h.addrs.NATS, agents.Config{Name: "picky", Subjects: []string{"webhooks.demo.>"},
+		Handler: agents.HandlerFunc(func(ctx context.Context, ev *agents.Event) error {
+			if ev.Replay {
+				return nil
+			}
+			return agents.Permanent(fmt.Errorf("cannot handle %s", ev.Type))
+		})})
+	return h
+}
+
+func TestConsoleAPI(t *testing.T) {
+	h := consoleScene(t)
+	base := "http://" + h.addrs.Admin
+
+	// Follow the tail before sending.
+	resp, err := http.Get(base + "/api/tail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("tail content type %q", ct)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	lines.Scan() // the opening comment
+
+	body := issuesBody("Crash in console")
+	if a := post(t, h.addrs.HTTP, "/webhooks/github", body, githubHeaders("con-1", "issues", body, githubSecret)); a.status != 200 {
+		t.Fatalf("webhook: %d", a.status)
+	}
+	var first struct{ Subject, ID string }
+	for lines.Scan() {
+		if l, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+			json.Unmarshal([]byte(l), &first)
+			break
+		}
+	}
+	if first.Subject != "webhooks.github.issues.opened" || first.ID != "github:con-1" {
+		t.Fatalf("first tail event %+v", first)
+	}
+	waitMsgs(t, h.js, "agents.notify.events.>", 1)
+
+	var chain []struct{ Subject, ID, Causation string }
+	getJSON(t, base+"/api/chain?id=github:con-1", &chain)
+	if len(chain) != 3 || chain[0].ID != "github:con-1" || chain[1].Causation != chain[0].ID || chain[2].Causation != chain[1].ID {
+		t.Fatalf("chain %+v", chain)
+	}
+
+	var sources map[string]map[string]float64
+	getJSON(t, base+"/api/sources", &sources)
+	if sources["github"]["stored"] != 1 {
+		t.Fatalf("sources %v", sources)
+	}
+
+	// A dead letter, listed, then redriven to its agent.
+	post(t, h.addrs.HTTP, "/webhooks/demo", []byte("{}"), map[string]string{"X-Signature": "sha256=" + base64Sig([]byte("{}"), demoSecret)})
+	waitMsgs(t, h.js, "dlq.picky", 1)
+	var dlq []struct {
+		Seq    uint64
+		Reason string
+	}
+	getJSON(t, base+"/api/dlq", &dlq)
+	if len(dlq) != 1 || !strings.Contains(dlq[0].Reason, "cannot handle") {
+		t.Fatalf("dead letters %+v", dlq)
+	}
+	var agentRows []struct {
+		Agent       string
+		DeadLetters int `json:"dead_letters"`
+	}
+	getJSON(t, base+"/api/agents", &agentRows)
+	found := false
+	for _, a := range agentRows {
+		found = found || (a.Agent == "picky" && a.DeadLetters == 1)
+	}
+	if !found {
+		t.Fatalf("agents %+v", agentRows)
+	}
+	r, err := http.Post(fmt.Sprintf("%s/api/dlq/redrive?seq=%d", base, dlq[0].Seq), "", nil)
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("redrive: %v %v", err, r)
+	}
+	r.Body.Close()
+	waitFor(t, "the dead letter gone", func() bool {
+		var left []any
+		getJSON(t, base+"/api/dlq", &left)
+		return len(left) == 0
+	})
+	replayed := waitMsgs(t, h.js, "webhooks.demo.>", 2)
+	if replayed[1].Header.Get(subjects.HeaderReplay) != "true" {
+		t.Fatalf("redriven event not marked as a replay")
+	}
+	if code := getJSON(t, base+"/api/dlq/redrive?seq=1", nil); code != 405 {
+		t.Fatalf("GET redrive: %d", code)
+	}
+}
+
+func base64Sig(body []byte, secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// chromium drives a headless Chromium over the DevTools protocol.
+type chromium struct {
+	ws *websocket.Conn
+	id int
+}
+
+func startChromium(t *testing.T, url string) *chromium {
+	t.Helper()
+	bin := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Skip("no Chromium installed")
+	}
+	profile := t.TempDir()
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+profile, "--remote-debugging-port=0", "--remote-allow-origins=*", url)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var port string
+	waitFor(t, "Chromium's DevTools port", func() bool {
+		b, err := os.ReadFile(filepath.Join(profile, "DevToolsActivePort"))
+		if err != nil {
+			return false
+		}
+		port = strings.SplitN(string(b), "\n", 2)[0]
+		return port != ""
+	})
+	var targets []struct{ Type, URL, WebSocketDebuggerURL string }
+	waitFor(t, "the page target", func() bool {
+		getJSON(t, "http://127.0.0.1:"+port+"/json/list", &targets)
+		for _, tg := range targets {
+			if tg.Type == "page" && strings.HasPrefix(tg.URL, url) {
+				return true
+			}
+		}
+		return false
+	})
+	var wsURL string
+	for _, tg := range targets {
+		if tg.Type == "page" && strings.HasPrefix(tg.URL, url) {
+			wsURL = tg.WebSocketDebuggerURL
+		}
+	}
+	ws, err := websocket.Dial(wsURL, "", "http://127.0.0.1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return &chromium{ws: ws}
+}
+
+// eval runs a JavaScript expression in the page and returns its JSON value.
+func (c *chromium) eval(t *testing.T, expr string) json.RawMessage {
+	t.Helper()
+	c.id++
+	req := map[string]any{"id": c.id, "method": "Runtime.evaluate", "params": map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}}
+	if err := websocket.JSON.Send(c.ws, req); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var resp struct {
+			ID     int
+			Result struct {
+				Result struct{ Value json.RawMessage }
+			}
+		}
+		c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if err := websocket.JSON.Receive(c.ws, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.ID == c.id {
+			return resp.Result.Result.Value
+		}
+	}
+}
+
+// TestConsoleInChromium loads the console in headless Chromium, sees a webhook appear in the
+// live tail, and redrives a dead letter with the button.
+func TestConsoleInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	h := consoleScene(t)
+	c := startChromium(t, "http://"+h.addrs.Admin+"/")
+	waitFor(t, "the console to go live", func() bool { return string(c.eval(t, `document.querySelector("#status").textContent`)) == `"live"` })
+
+	body := issuesBody("Seen in the browser")
+	post(t, h.addrs.HTTP, "/webhooks/github", body, githubHeaders("browser-1", "issues", body, githubSecret))
+	waitFor(t, "the webhook in the live tail", func() bool {
+		return strings.Contains(string(c.eval(t, `document.querySelector("#tailbody").textContent`)), "github:browser-1")
+	})
+
+	post(t, h.addrs.HTTP, "/webhooks/demo", []byte(`{"n":1}`), map[string]string{"X-Signature": "sha256=" + base64Sig([]byte(`{"n":1}`), demoSecret)})
+	waitFor(t, "the dead letter in the console", func() bool {
+		return string(c.eval(t, `document.querySelectorAll("#dlq button").length`)) == "1"
+	})
+	c.eval(t, `document.querySelector("#dlq button").click()`)
+	waitFor(t, "the dead letter redriven", func() bool {
+		return len(stored(t, h.js, "dlq.>")) == 0 && len(stored(t, h.js, "webhooks.demo.>")) == 2
+	})
+	waitFor(t, "the console to show no dead letter", func() bool {
+		return string(c.eval(t, `document.querySelectorAll("#dlq button").length`)) == "0"
+	})
+}
