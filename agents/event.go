@@ -125,23 +125,11 @@ func (ev *Event) Emit(ctx context.Context, typ string, data []byte, opts ...Emit
 	n := ev.emitted[typ]
 	ev.emitted[typ] = n + 1
 	id := subjects.DerivedID(ev.ID, a.name, typ, n)
-	msg := &nats.Msg{
-		Subject: subjects.AgentEvent(a.name, typ),
-		Data:    data,
-		Header: nats.Header{
-			subjects.HeaderSpecVersion:   {subjects.SpecVersion},
-			subjects.HeaderID:            {id},
-			subjects.HeaderSource:        {"/agents/" + a.name},
-			subjects.HeaderType:          {typ},
-			subjects.HeaderTime:          {time.Now().UTC().Format(time.RFC3339Nano)},
-			subjects.HeaderContentType:   {"application/json"},
-			subjects.HeaderMsgID:         {id},
-			subjects.HeaderCausationID:   {ev.ID},
-			subjects.HeaderCorrelationID: {ev.CorrelationID},
-			subjects.HeaderHops:          {strconv.Itoa(ev.Hops + 1)},
-			subjects.HeaderChain:         {ev.chainFor(a.cfg.MaxHops)},
-		},
-	}
+	msg := a.envelope(subjects.AgentEvent(a.name, typ), id, typ, data)
+	msg.Header.Set(subjects.HeaderCausationID, ev.ID)
+	msg.Header.Set(subjects.HeaderCorrelationID, ev.CorrelationID)
+	msg.Header.Set(subjects.HeaderHops, strconv.Itoa(ev.Hops+1))
+	msg.Header.Set(subjects.HeaderChain, ev.chainFor(a.cfg.MaxHops))
 	if tp := ev.Header.Get(subjects.HeaderTraceparent); tp != "" {
 		msg.Header.Set(subjects.HeaderTraceparent, tp)
 	}
@@ -172,4 +160,20 @@ func (ev *Event) chainFor(max int) string {
 		_, c, _ = strings.Cut(c, " ")
 	}
 	return c
+}
+
+// envelope starts a message of this agent: the CloudEvents attributes, with id as both ce-id
+// and Nats-Msg-Id, and a JSON content type.
+func (a *Agent) envelope(subject, id, typ string, data []byte) *nats.Msg {
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	h := msg.Header
+	h.Set(subjects.HeaderSpecVersion, subjects.SpecVersion)
+	h.Set(subjects.HeaderID, id)
+	h.Set(subjects.HeaderMsgID, id)
+	h.Set(subjects.HeaderSource, "/agents/"+a.name)
+	h.Set(subjects.HeaderType, typ)
+	h.Set(subjects.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set(subjects.HeaderContentType, "application/json")
+	return msg
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hookbus/hookbus/subjects"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -124,16 +123,8 @@ func (a *Agent) delegate(ctx context.Context, id string, cause *Event, worker, k
 	if _, err := kv.Create(ctx, a.name+"."+id, rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("agents: task record: %w", err)
 	}
-	msg := nats.NewMsg(subjects.Task(worker, kind))
-	msg.Data = input
+	msg := a.envelope(subjects.Task(worker, kind), id, "task."+kind, input)
 	h := msg.Header
-	h.Set(subjects.HeaderSpecVersion, subjects.SpecVersion)
-	h.Set(subjects.HeaderID, id)
-	h.Set(subjects.HeaderMsgID, id)
-	h.Set(subjects.HeaderSource, "/agents/"+a.name)
-	h.Set(subjects.HeaderType, "task."+kind)
-	h.Set(subjects.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(subjects.HeaderContentType, "application/json")
 	h.Set(subjects.HeaderTaskID, id)
 	h.Set(subjects.HeaderTaskKind, kind)
 	h.Set(subjects.HeaderTaskRequester, a.name)
@@ -187,16 +178,8 @@ func (t *Task) Working(ctx context.Context, data []byte) error {
 // the state and n, so a repeat is dropped by the stream.
 func (a *Agent) taskStatus(ctx context.Context, t *Task, state string, n int, data []byte, reason string) error {
 	id := subjects.DerivedID(t.ID, a.name, "task."+state, n)
-	msg := nats.NewMsg(subjects.TaskStatus(a.name, t.Requester, state))
-	msg.Data = data
+	msg := a.envelope(subjects.TaskStatus(a.name, t.Requester, state), id, "task."+state, data)
 	h := msg.Header
-	h.Set(subjects.HeaderSpecVersion, subjects.SpecVersion)
-	h.Set(subjects.HeaderID, id)
-	h.Set(subjects.HeaderMsgID, id)
-	h.Set(subjects.HeaderSource, "/agents/"+a.name)
-	h.Set(subjects.HeaderType, "task."+state)
-	h.Set(subjects.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(subjects.HeaderContentType, "application/json")
 	h.Set(subjects.HeaderTaskID, t.ID)
 	h.Set(subjects.HeaderTaskKind, t.Kind)
 	h.Set(subjects.HeaderTaskRequester, t.Requester)
@@ -357,14 +340,8 @@ func (a *Agent) checkDeadlines(ctx context.Context) {
 		// is delivered.
 		id := key[len(a.name)+1:]
 		sid := subjects.DerivedID(id, a.name, "task."+subjects.TaskTimedOut, 0)
-		msg := nats.NewMsg(subjects.TaskStatus(a.name, a.name, subjects.TaskTimedOut))
+		msg := a.envelope(subjects.TaskStatus(a.name, a.name, subjects.TaskTimedOut), sid, "task."+subjects.TaskTimedOut, nil)
 		h := msg.Header
-		h.Set(subjects.HeaderSpecVersion, subjects.SpecVersion)
-		h.Set(subjects.HeaderID, sid)
-		h.Set(subjects.HeaderMsgID, sid)
-		h.Set(subjects.HeaderSource, "/agents/"+a.name)
-		h.Set(subjects.HeaderType, "task."+subjects.TaskTimedOut)
-		h.Set(subjects.HeaderTime, now.UTC().Format(time.RFC3339Nano))
 		h.Set(subjects.HeaderTaskID, id)
 		h.Set(subjects.HeaderTaskKind, rec.Kind)
 		h.Set(subjects.HeaderTaskRequester, a.name)

@@ -16,7 +16,6 @@ import (
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 const authConfig = `
@@ -95,25 +94,7 @@ func TestAgentPermissions(t *testing.T) {
 
 	// The seed chain runs with confined agents.
 	runAs := func(cfg agents.Config, password string) {
-		nc, err := agents.Connect(url, cfg.Name, zerolog.Nop(), nats.UserInfo(cfg.Name, password))
-		if err != nil {
-			t.Fatalf("%s login: %v", cfg.Name, err)
-		}
-		t.Cleanup(nc.Close)
-		cfg.Logger = zerolog.Nop()
-		a, err := agents.New(nc, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", cfg.Name, err)
-			}
-		})
+		runAgent(t, url, cfg, nats.UserInfo(cfg.Name, password))
 	}
 	runAs(examples.TriageConfig(), pw("triage"))
 	runAs(examples.NotifyConfig(""), "notify-pw")

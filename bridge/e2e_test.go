@@ -9,17 +9,18 @@ import (
 	"github.com/hookbus/hookbus/agents"
 	"github.com/hookbus/hookbus/agents/examples"
 	"github.com/hookbus/hookbus/subjects"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
 // runAgent runs one agent on its own connection, as its own process would, until the test
 // ends.
-func runAgent(t *testing.T, url string, cfg agents.Config) {
+func runAgent(t *testing.T, url string, cfg agents.Config, opts ...nats.Option) {
 	t.Helper()
-	nc, err := agents.Connect(url, cfg.Name, zerolog.Nop())
+	nc, err := agents.Connect(url, cfg.Name, zerolog.Nop(), opts...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", cfg.Name, err)
 	}
 	cfg.Logger = zerolog.Nop()
 	a, err := agents.New(nc, cfg)
