@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,6 +224,10 @@ func (c *console) tail(ctx *fasthttp.RequestCtx) {
 		ping := time.NewTicker(15 * time.Second)
 		defer ping.Stop()
 		fmt.Fprint(w, ": tail\n\n")
+		for _, v := range c.recent(tailHistory) {
+			b, _ := json.Marshal(v)
+			fmt.Fprintf(w, "data: %s\n\n", b)
+		}
 		if w.Flush() != nil {
 			return
 		}
@@ -241,6 +246,39 @@ func (c *console) tail(ctx *fasthttp.RequestCtx) {
 			}
 		}
 	})
+}
+
+// tailHistory is how many stored events a new tail starts with, per stream.
+const tailHistory = 20
+
+// recent returns the last n events of the ingress and agent streams, oldest first.
+func (c *console) recent(n uint64) []eventView {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out []eventView
+	for _, stream := range []string{subjects.StreamWebhooks, subjects.StreamAgents} {
+		s, err := c.js.Stream(ctx, stream)
+		if err != nil {
+			continue
+		}
+		info, err := s.Info(ctx)
+		if err != nil || info.State.Msgs == 0 {
+			continue
+		}
+		from := info.State.FirstSeq
+		if info.State.LastSeq >= n && info.State.LastSeq-n+1 > from {
+			from = info.State.LastSeq - n + 1
+		}
+		for seq := from; seq <= info.State.LastSeq; seq++ {
+			if m, err := s.GetMsg(ctx, seq); err == nil {
+				v := view(m.Subject, m.Header, m.Data)
+				v.Stream, v.Seq = stream, m.Sequence
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b eventView) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // maxChainScan bounds how far back the chain view looks in each stream.

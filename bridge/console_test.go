@@ -89,6 +89,19 @@ func TestConsoleAPI(t *testing.T) {
 		t.Fatalf("chain %+v", chain)
 	}
 
+	// A new tail starts with the recent history.
+	resp2, err := http.Get(base + "/api/tail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := bufio.NewScanner(resp2.Body)
+	history.Scan()
+	history.Scan()
+	if !strings.Contains(history.Text(), "github:con-1") {
+		t.Fatalf("tail history starts with %q", history.Text())
+	}
+	resp2.Body.Close()
+
 	var sources map[string]map[string]float64
 	getJSON(t, base+"/api/sources", &sources)
 	if sources["github"]["stored"] != 1 {
