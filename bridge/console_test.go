@@ -95,8 +95,8 @@ func TestConsoleAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	history := bufio.NewScanner(resp2.Body)
-	history.Scan()
-	history.Scan()
+	for history.Scan() && !strings.HasPrefix(history.Text(), "data: ") {
+	}
 	if !strings.Contains(history.Text(), "github:con-1") {
 		t.Fatalf("tail history starts with %q", history.Text())
 	}
