@@ -1,39 +1,62 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/hmac"
-	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"hash"
 	"net/http"
-	"net/url"
-	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// req builds a request from a header map (canonicalised like HTTP does).
-func req(body []byte, kv ...string) *Request {
+// Shared test helpers, and tests of the pieces every scheme uses.
+
+// headers builds a header lookup from name/value pairs; names are case-insensitive, as
+// they are for the bridge.
+func headers(kv ...string) Header {
 	h := http.Header{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		h.Set(kv[i], kv[i+1])
+		if kv[i+1] != "" {
+			h.Set(kv[i], kv[i+1])
+		}
 	}
-	return &Request{Method: "POST", Header: h.Get, Body: body}
+	return h.Get
 }
 
-func mac(h func() hash.Hash, secret string, body []byte) []byte {
+// pairs is a header lookup that allocates nothing, for benchmarks.
+type pairs []string
+
+func (p pairs) get(name string) string {
+	for i := 0; i+1 < len(p); i += 2 {
+		if strings.EqualFold(p[i], name) {
+			return p[i+1]
+		}
+	}
+	return ""
+}
+
+func post(body []byte, kv ...string) *Request {
+	return &Request{Method: "POST", Header: headers(kv...), Body: body}
+}
+
+func sum(h func() hash.Hash, secret string, parts ...[]byte) []byte {
 	m := hmac.New(h, []byte(secret))
-	m.Write(body)
+	for _, p := range parts {
+		m.Write(p)
+	}
 	return m.Sum(nil)
 }
 
-func ghSig(secret string, body []byte) string {
-	return "sha256=" + hex.EncodeToString(mac(sha256.New, secret, body))
+func hexSum(h func() hash.Hash, secret string, parts ...[]byte) string {
+	return hex.EncodeToString(sum(h, secret, parts...))
 }
 
 func mustNew(t testing.TB, scheme string, o Options) Verifier {
@@ -45,130 +68,48 @@ func mustNew(t testing.TB, scheme string, o Options) Verifier {
 	return v
 }
 
-func TestGitHubDocsVector(t *testing.T) {
-	raw, err := os.ReadFile("testdata/github/docs-vector.txt")
-	if err != nil {
-		t.Fatal(err)
+// checkErr fails unless err matches want (nil meaning success), and checks that an error
+// shows none of the secrets.
+func checkErr(t *testing.T, err, want error, secrets ...string) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("err = %v, want success", err)
+		}
+		return
 	}
-	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	v := mustNew(t, "github", Options{Secrets: []string{lines[0]}})
-	if _, err := v.Verify(req([]byte(lines[1]), "X-Hub-Signature-256", lines[2], "X-GitHub-Event", "ping")); err != nil {
-		t.Fatalf("documented vector refused: %v", err)
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
 	}
-}
-
-func TestGitHub(t *testing.T) {
-	body, err := os.ReadFile("testdata/github/issues-opened.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const secret, old = "new-secret", "old-secret"
-	v := mustNew(t, "github", Options{Secrets: []string{secret, old}})
-	v1 := mustNew(t, "github", Options{Secrets: []string{secret}, AllowSHA1: true})
-	flipped := append([]byte(nil), body...)
-	flipped[10] ^= 1
-	form := []byte("payload=" + url.QueryEscape(string(body)))
-	sha1Sig := "sha1=" + hex.EncodeToString(mac(sha1.New, secret, body))
-	tests := []struct {
-		name    string
-		v       Verifier
-		body    []byte
-		headers []string
-		event   string
-		err     error
-	}{
-		{"genuine", v, body, []string{"X-Hub-Signature-256", ghSig(secret, body), "X-GitHub-Event", "issues", "X-GitHub-Delivery", "d1"}, "issues.opened", nil},
-		{"rotated old secret", v, body, []string{"X-Hub-Signature-256", ghSig(old, body), "X-GitHub-Event", "issues"}, "issues.opened", nil},
-		{"uppercase hex", v, body, []string{"X-Hub-Signature-256", "sha256=" + strings.ToUpper(ghSig(secret, body)[7:]), "X-GitHub-Event", "issues"}, "issues.opened", nil},
-		{"no action", v, []byte(`{"zen":"x"}`), []string{"X-Hub-Signature-256", ghSig(secret, []byte(`{"zen":"x"}`)), "X-GitHub-Event", "ping"}, "ping", nil},
-		{"not json", v, []byte(`"action" but broken`), []string{"X-Hub-Signature-256", ghSig(secret, []byte(`"action" but broken`)), "X-GitHub-Event", "push"}, "push", nil},
-		{"form payload", v, form, []string{"X-Hub-Signature-256", ghSig(secret, form), "X-GitHub-Event", "issues", "Content-Type", "application/x-www-form-urlencoded"}, "issues.opened", nil},
-		{"flipped byte", v, flipped, []string{"X-Hub-Signature-256", ghSig(secret, body), "X-GitHub-Event", "issues"}, "", ErrInvalidSignature},
-		{"wrong secret", v, body, []string{"X-Hub-Signature-256", ghSig("nope", body), "X-GitHub-Event", "issues"}, "", ErrInvalidSignature},
-		{"missing", v, body, []string{"X-GitHub-Event", "issues"}, "", ErrMissingSignature},
-		{"bad prefix", v, body, []string{"X-Hub-Signature-256", "sha1=" + ghSig(secret, body)[7:], "X-GitHub-Event", "issues"}, "", ErrInvalidSignature},
-		{"bad hex", v, body, []string{"X-Hub-Signature-256", "sha256=" + strings.Repeat("zz", 32), "X-GitHub-Event", "issues"}, "", ErrInvalidSignature},
-		{"short", v, body, []string{"X-Hub-Signature-256", ghSig(secret, body)[:40], "X-GitHub-Event", "issues"}, "", ErrInvalidSignature},
-		{"no event header", v, body, []string{"X-Hub-Signature-256", ghSig(secret, body)}, "", ErrMalformed},
-		{"sha1 refused by default", v, body, []string{"X-Hub-Signature", sha1Sig, "X-GitHub-Event", "issues"}, "", ErrMissingSignature},
-		{"sha1 allowed", v1, body, []string{"X-Hub-Signature", sha1Sig, "X-GitHub-Event", "issues"}, "issues.opened", nil},
-		{"sha256 wins over sha1", v1, body, []string{"X-Hub-Signature-256", ghSig("nope", body), "X-Hub-Signature", sha1Sig, "X-GitHub-Event", "issues"}, "", ErrInvalidSignature},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := tt.v.Verify(req(tt.body, tt.headers...))
-			if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
-				t.Fatalf("err = %v, want %v", err, tt.err)
-			}
-			if err == nil && res.Event != tt.event {
-				t.Fatalf("event = %q, want %q", res.Event, tt.event)
-			}
-		})
-	}
-	res, _ := v.Verify(req(body, "X-Hub-Signature-256", ghSig(secret, body), "X-GitHub-Event", "issues", "X-GitHub-Delivery", "72d3162e"))
-	if res.DeliveryID != "72d3162e" || v.Scheme() != "github" {
-		t.Fatalf("delivery id %q scheme %q", res.DeliveryID, v.Scheme())
+	for _, s := range secrets {
+		if strings.Contains(err.Error(), s) {
+			t.Fatalf("error %q shows a secret", err)
+		}
 	}
 }
 
-func TestHMAC(t *testing.T) {
-	body := []byte(`{"lead":"ada"}`)
-	hexSig := func(h func() hash.Hash, s string) string { return hex.EncodeToString(mac(h, s, body)) }
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString(mac(sha256.New, s, body)) }
-	b64url := base64.RawURLEncoding.EncodeToString(mac(sha256.New, "k1", body))
-	base := Options{Secrets: []string{"k1", "k2"}, Header: "X-Signature", Prefix: "sha256=", IDHeader: "X-Id", EventHeader: "X-Event"}
-	withEnc := func(o Options, enc string) Options { o.Encoding = enc; return o }
-	tests := []struct {
-		name   string
-		scheme string
-		o      Options
-		sig    string
-		err    error
-	}{
-		{"hex", "hmac-sha256", base, "sha256=" + hexSig(sha256.New, "k1"), nil},
-		{"rotated", "hmac-sha256", base, "sha256=" + hexSig(sha256.New, "k2"), nil},
-		{"several in header", "hmac-sha256", base, "sha256=" + hexSig(sha256.New, "old") + ", sha256=" + hexSig(sha256.New, "k2"), nil},
-		{"base64", "hmac-sha256", withEnc(base, "base64"), "sha256=" + b64("k1"), nil},
-		{"base64 url-safe unpadded", "hmac-sha256", withEnc(base, "base64"), "sha256=" + b64url, nil},
-		{"sha1", "hmac-sha1", base, "sha256=" + hexSig(sha1.New, "k1"), nil},
-		{"sha512 via algorithm", "hmac", func() Options { o := base; o.Algorithm = "sha512"; return o }(), "sha256=" + hexSig(sha512.New, "k1"), nil},
-		{"wrong secret", "hmac-sha256", base, "sha256=" + hexSig(sha256.New, "k3"), ErrInvalidSignature},
-		{"missing prefix", "hmac-sha256", base, hexSig(sha256.New, "k1"), ErrInvalidSignature},
-		{"wrong algorithm", "hmac-sha256", base, "sha256=" + hexSig(sha1.New, "k1"), ErrInvalidSignature},
-		{"bad base64", "hmac-sha256", withEnc(base, "base64"), "sha256=!!!!", ErrInvalidSignature},
-		{"hex where base64", "hmac-sha256", withEnc(base, "base64"), "sha256=" + hexSig(sha256.New, "k1"), ErrInvalidSignature},
-		{"missing", "hmac-sha256", base, "", ErrMissingSignature},
+func TestSchemes(t *testing.T) {
+	want := []string{"discord", "github", "gitlab", "hmac", "hmac-sha1", "hmac-sha256", "hmac-sha512", "hubspot", "linear", "none", "paddle", "sendgrid", "shopify", "slack", "standard-webhooks", "stripe", "svix", "twilio", "twitch", "zoom"}
+	if got := Schemes(); !slices.Equal(got, want) {
+		t.Fatalf("Schemes() = %q, want %q", got, want)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v := mustNew(t, tt.scheme, tt.o)
-			res, err := v.Verify(req(body, "X-Signature", tt.sig, "X-Id", "L-1", "X-Event", "lead.created"))
-			if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
-				t.Fatalf("err = %v, want %v", err, tt.err)
-			}
-			if err == nil && (res.DeliveryID != "L-1" || res.Event != "lead.created") {
-				t.Fatalf("result %+v", res)
-			}
-		})
-	}
-	// A flipped body byte under a genuine signature.
-	v := mustNew(t, "hmac-sha256", base)
-	if _, err := v.Verify(req([]byte(`{"lead":"adb"}`), "X-Signature", "sha256="+hexSig(sha256.New, "k1"))); !errors.Is(err, ErrInvalidSignature) {
-		t.Fatalf("flipped body: %v", err)
-	}
-	// Without event header: the fixed event, or "webhook".
-	res, _ := mustNew(t, "hmac-sha256", Options{Secrets: []string{"k1"}, Header: "X-Signature", Prefix: "sha256=", Event: "lead"}).
-		Verify(req(body, "X-Signature", "sha256="+hexSig(sha256.New, "k1")))
-	if res.Event != "lead" || res.DeliveryID != "" {
-		t.Fatalf("fixed event: %+v", res)
-	}
-	res, _ = mustNew(t, "none", Options{}).Verify(req(body))
-	if res.Event != "webhook" {
-		t.Fatalf("none default event %q", res.Event)
-	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("registering a name twice did not panic")
+		}
+	}()
+	register(nil, "github")
 }
 
+// TestNewErrors covers every configuration error: the field the config loader points at,
+// the sentinel, and that no secret shows.
 func TestNewErrors(t *testing.T) {
+	const secret = "s3cr3t-never-shown"
+	sec := []string{secret}
+	hm := func(o Options) Options {
+		o.Secrets, o.Header = sec, "X-Signature"
+		return o
+	}
 	tests := []struct {
 		name   string
 		scheme string
@@ -176,123 +117,335 @@ func TestNewErrors(t *testing.T) {
 		field  string
 		err    error
 	}{
-		{"unknown scheme", "hmac-sha257", Options{Secrets: []string{"x"}}, "verify", ErrUnknownScheme},
+		{"unknown scheme", "hmac-sha257", Options{Secrets: sec}, "verify", ErrUnknownScheme},
+		{"empty scheme", "", Options{Secrets: sec}, "verify", ErrUnknownScheme},
+		{"scheme case", "GitHub", Options{Secrets: sec}, "verify", ErrUnknownScheme},
 		{"github no secret", "github", Options{}, "secrets", ErrNoSecret},
-		{"github empty secret", "github", Options{Secrets: []string{"a", ""}}, "secrets", ErrNoSecret},
-		{"hmac no header", "hmac-sha256", Options{Secrets: []string{"x"}}, "header", ErrInvalidOption},
-		{"hmac bad encoding", "hmac-sha256", Options{Secrets: []string{"x"}, Header: "X", Encoding: "hexx"}, "encoding", ErrInvalidOption},
-		{"hmac bad algorithm", "hmac", Options{Secrets: []string{"x"}, Header: "X", Algorithm: "md5"}, "algorithm", ErrInvalidOption},
-		{"algorithm contradicts", "hmac-sha1", Options{Secrets: []string{"x"}, Header: "X", Algorithm: "sha256"}, "algorithm", ErrInvalidOption},
-		{"hmac no secret", "hmac-sha256", Options{Header: "X"}, "secrets", ErrNoSecret},
+		{"github empty secret", "github", Options{Secrets: []string{secret, ""}}, "secrets", ErrNoSecret},
+		{"github unused header", "github", Options{Secrets: sec, Header: "X-Sig"}, "header", ErrInvalidOption},
+		{"github unused tolerance", "github", Options{Secrets: sec, Tolerance: time.Minute}, "tolerance", ErrInvalidOption},
+		{"github unused public_url", "github", Options{Secrets: sec, PublicURL: "https://x"}, "public_url", ErrInvalidOption},
+		{"hmac no secret", "hmac-sha256", Options{Header: "X-Signature"}, "secrets", ErrNoSecret},
+		{"hmac empty secret", "hmac-sha256", Options{Header: "X-Signature", Secrets: []string{""}}, "secrets", ErrNoSecret},
+		{"hmac no header", "hmac-sha256", Options{Secrets: sec}, "header", ErrInvalidOption},
+		{"hmac bad header", "hmac-sha256", Options{Secrets: sec, Header: "X Signature"}, "header", ErrInvalidOption},
+		{"hmac header with colon", "hmac-sha256", Options{Secrets: sec, Header: "X-Signature:"}, "header", ErrInvalidOption},
+		{"bad encoding", "hmac-sha256", hm(Options{Encoding: "hexx"}), "encoding", ErrInvalidOption},
+		{"encoding case", "hmac-sha256", hm(Options{Encoding: "Base64"}), "encoding", ErrInvalidOption},
+		{"bad algorithm", "hmac", hm(Options{Algorithm: "md5"}), "algorithm", ErrInvalidOption},
+		{"algorithm contradicts scheme", "hmac-sha1", hm(Options{Algorithm: "sha256"}), "algorithm", ErrInvalidOption},
+		{"prefix starts with space", "hmac-sha256", hm(Options{Prefix: " sha256="}), "prefix", ErrInvalidOption},
+		{"prefix starts with comma", "hmac-sha256", hm(Options{Prefix: ",v1="}), "prefix", ErrInvalidOption},
+		{"prefix control byte", "hmac-sha256", hm(Options{Prefix: "v1\n"}), "prefix", ErrInvalidOption},
+		{"bad id_header", "hmac-sha256", hm(Options{IDHeader: "X/Id"}), "id_header", ErrInvalidOption},
+		{"bad event_header", "hmac-sha256", hm(Options{EventHeader: "X Event"}), "event_header", ErrInvalidOption},
+		{"hmac unused allow_sha1", "hmac-sha256", hm(Options{AllowSHA1: true}), "allow_sha1", ErrInvalidOption},
+		{"hmac unused allow_legacy", "hmac-sha256", hm(Options{AllowLegacy: true}), "allow_legacy", ErrInvalidOption},
+		{"hmac unused public_key", "hmac-sha256", hm(Options{PublicKey: "abcd"}), "public_key", ErrInvalidOption},
+		{"negative tolerance", "hmac-sha256", hm(Options{Tolerance: -time.Second, TimestampHeader: "X-Ts", SignedContent: "{timestamp}.{body}"}), "tolerance", ErrInvalidOption},
+		{"tolerance without timestamp", "hmac-sha256", hm(Options{Tolerance: time.Minute}), "tolerance", ErrInvalidOption},
+		{"timestamp not signed", "hmac-sha256", hm(Options{TimestampHeader: "X-Ts"}), "timestamp_header", ErrInvalidOption},
+		{"timestamp not in template", "hmac-sha256", hm(Options{TimestampHeader: "X-Ts", SignedContent: "v1:{body}"}), "timestamp_header", ErrInvalidOption},
+		{"bad timestamp_header", "hmac-sha256", hm(Options{TimestampHeader: "X Ts", SignedContent: "{timestamp}.{body}"}), "timestamp_header", ErrInvalidOption},
+		{"template without body", "hmac-sha256", hm(Options{SignedContent: "static"}), "signed_content", ErrInvalidOption},
+		{"template body twice", "hmac-sha256", hm(Options{SignedContent: "{body}{body}"}), "signed_content", ErrInvalidOption},
+		{"template unknown placeholder", "hmac-sha256", hm(Options{SignedContent: "{url}{body}"}), "signed_content", ErrInvalidOption},
+		{"template unclosed", "hmac-sha256", hm(Options{SignedContent: "{body}{times"}), "signed_content", ErrInvalidOption},
+		{"template timestamp without header", "hmac-sha256", hm(Options{SignedContent: "{timestamp}.{body}"}), "signed_content", ErrInvalidOption},
+		{"template id without header", "hmac-sha256", hm(Options{SignedContent: "{id}.{body}"}), "signed_content", ErrInvalidOption},
+		{"none with secrets", "none", Options{Secrets: sec}, "secrets", ErrInvalidOption},
+		{"none unused header", "none", Options{Header: "X-Sig"}, "header", ErrInvalidOption},
+		{"none bad id_header", "none", Options{IDHeader: "X Id"}, "id_header", ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.scheme, tt.o)
-			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != tt.field || !errors.Is(err, tt.err) {
-				t.Fatalf("New = %v, want field %q and %v", err, tt.field, tt.err)
+			v, err := New(tt.scheme, tt.o)
+			if v != nil {
+				t.Fatalf("New returned a verifier with error %v", err)
 			}
-			for _, s := range tt.o.Secrets {
-				if s != "" && strings.Contains(err.Error(), s) && len(s) > 1 {
-					t.Fatalf("error %q shows a secret", err)
-				}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("New = %v (%T), want a *FieldError", err, err)
+			}
+			if fe.Field != tt.field || !errors.Is(err, tt.err) {
+				t.Fatalf("New = %v: field %q, want %q wrapping %v", err, fe.Field, tt.field, tt.err)
+			}
+			if !strings.HasPrefix(err.Error(), tt.field+": ") {
+				t.Fatalf("Error() = %q, want it to start with the field", err)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("Error() = %q shows the secret", err)
 			}
 		})
 	}
 }
 
-func mustTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		panic(err)
+// TestNewErrorTexts pins the texts the config loader's golden file shows.
+func TestNewErrorTexts(t *testing.T) {
+	for _, tt := range []struct {
+		scheme string
+		o      Options
+		want   string
+	}{
+		{"hmac-sha257", Options{Secrets: []string{"x"}}, `verify: unknown scheme: "hmac-sha257" (known: discord, github, gitlab, hmac, hmac-sha1, hmac-sha256, hmac-sha512, hubspot, linear, none, paddle, sendgrid, shopify, slack, standard-webhooks, stripe, svix, twilio, twitch, zoom)`},
+		{"hmac-sha256", Options{Secrets: []string{"x"}}, `header: invalid value: required for scheme "hmac-sha256"`},
+		{"hmac-sha256", Options{Secrets: []string{"x"}, Header: "X", Encoding: "hexx"}, `encoding: invalid value: "hexx" (want hex or base64)`},
+		{"github", Options{Secrets: []string{"x", ""}}, `secrets: no usable secret: secret 1 is empty`},
+	} {
+		if _, err := New(tt.scheme, tt.o); err == nil || err.Error() != tt.want {
+			t.Errorf("New(%q) = %v, want %s", tt.scheme, err, tt.want)
+		}
 	}
-	return t
+}
+
+func TestNone(t *testing.T) {
+	tests := []struct {
+		name          string
+		o             Options
+		kv            []string
+		id, wantEvent string
+	}{
+		{"bare", Options{}, nil, "", "webhook"},
+		{"fixed event", Options{Event: "lead"}, []string{"X-Event", "ignored"}, "", "lead"},
+		{"headers", Options{IDHeader: "X-Id", EventHeader: "X-Event", Event: "lead"}, []string{"x-id", "L-1", "x-event", "lead.created"}, "L-1", "lead.created"},
+		{"event header absent", Options{IDHeader: "X-Id", EventHeader: "X-Event", Event: "lead"}, nil, "", "lead"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := mustNew(t, "none", tt.o)
+			res, err := v.Verify(post(nil, tt.kv...))
+			if err != nil || res.DeliveryID != tt.id || res.Event != tt.wantEvent || res.Reply != nil {
+				t.Fatalf("Verify = %+v, %v; want id %q event %q", res, err, tt.id, tt.wantEvent)
+			}
+			if v.Scheme() != "none" {
+				t.Fatalf("Scheme() = %q", v.Scheme())
+			}
+		})
+	}
 }
 
 func TestCheckTimestamp(t *testing.T) {
-	now := mustTime("2026-01-01T12:00:00Z")
-	for _, tt := range []struct {
-		ts  string
-		err error
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		ts   time.Time
+		tol  time.Duration
+		err  error
 	}{
-		{"2026-01-01T11:56:00Z", nil},
-		{"2026-01-01T12:04:59Z", nil},
-		{"2026-01-01T11:54:59Z", ErrStaleTimestamp},
-		{"2026-01-01T12:05:01Z", ErrStaleTimestamp},
+		{"now", now, 0, nil},
+		{"4m past", now.Add(-4 * time.Minute), 0, nil},
+		{"edge past", now.Add(-DefaultTolerance), 0, nil},
+		{"edge future", now.Add(DefaultTolerance), 0, nil},
+		{"past", now.Add(-DefaultTolerance - time.Second), 0, ErrStaleTimestamp},
+		{"future", now.Add(DefaultTolerance + time.Second), 0, ErrStaleTimestamp},
+		{"custom tolerance", now.Add(-time.Minute), 30 * time.Second, ErrStaleTimestamp},
+		{"zero time", time.Time{}, 0, ErrStaleTimestamp},
+		{"far future", time.Unix(1<<62, 0), time.Hour, ErrStaleTimestamp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkErr(t, checkTimestamp(now, tt.ts, tt.tol), tt.err)
+		})
+	}
+}
+
+func TestDecode(t *testing.T) {
+	mac := sum(sha256.New, "k", []byte("body"))
+	var buf [maxMAC]byte
+	for _, tt := range []struct {
+		name string
+		in   string
+		b64  bool
+		ok   bool
+	}{
+		{"hex lower", hex.EncodeToString(mac), false, true},
+		{"hex upper", strings.ToUpper(hex.EncodeToString(mac)), false, true},
+		{"hex odd", hex.EncodeToString(mac)[1:], false, false},
+		{"hex not hex", "zz" + hex.EncodeToString(mac)[2:], false, false},
+		{"hex too long", strings.Repeat("00", maxMAC+1), false, false},
+		{"base64 std padded", base64.StdEncoding.EncodeToString(mac), true, true},
+		{"base64 std unpadded", base64.RawStdEncoding.EncodeToString(mac), true, true},
+		{"base64 url padded", base64.URLEncoding.EncodeToString(mac), true, true},
+		{"base64 url unpadded", base64.RawURLEncoding.EncodeToString(mac), true, true},
+		{"base64 mixed alphabets", "ab+_", true, false},
+		{"base64 junk", "!!!!", true, false},
+		{"base64 too long", strings.Repeat("A", maxBase64+4), true, false},
 	} {
-		if err := checkTimestamp(now, mustTime(tt.ts), 0); !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
-			t.Errorf("%s: %v, want %v", tt.ts, err, tt.err)
+		t.Run(tt.name, func(t *testing.T) {
+			var got []byte
+			var ok bool
+			if tt.b64 {
+				got, ok = decodeBase64(buf[:], tt.in)
+			} else {
+				got, ok = decodeHex(buf[:], tt.in)
+			}
+			if ok != tt.ok || ok && !hmac.Equal(got, mac) {
+				t.Fatalf("decode(%q) = %x, %v; want %x, %v", tt.in, got, ok, mac, tt.ok)
+			}
+		})
+	}
+}
+
+func TestJSONField(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+		ok               bool
+	}{
+		{"first", `{"action":"opened","x":1}`, `"opened"`, true},
+		{"after nested", `{"issue":{"action":"inner","a":[1,{"b":"}"}]},"action":"opened"}`, `"opened"`, true},
+		{"spaces", " \n{ \"a\" : true ,\r\n\t\"action\" :\"x\" }", `"x"`, true},
+		{"first wins", `{"action":"a","action":"b"}`, `"a"`, true},
+		{"number", `{"action":12.5e3}`, `12.5e3`, true},
+		{"object", `{"action":{"k":"v"}}`, `{"k":"v"}`, true},
+		{"escaped key", `{"\u0061ction":"x"}`, `"x"`, true},
+		{"escaped quote before", `{"a":"\"action\":\"no\"","action":"yes"}`, `"yes"`, true},
+		{"only nested", `{"issue":{"action":"x"}}`, ``, false},
+		{"absent", `{"zen":"x"}`, ``, false},
+		{"empty object", `{}`, ``, false},
+		{"array", `["action","x"]`, ``, false},
+		{"not json", `action=opened`, ``, false},
+		{"empty", ``, ``, false},
+		{"truncated key", `{"act`, ``, false},
+		{"truncated value", `{"action":"ope`, ``, false},
+		{"missing colon", `{"action" "x"}`, ``, false},
+		{"missing value", `{"action":}`, ``, false},
+		{"broken before", `{"a":[1,2,"action":"x"}`, ``, false},
+		{"trailing garbage after value", `{"action":"x"} junk`, `"x"`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, ok := jsonField([]byte(tt.body), "action")
+			if ok != tt.ok || string(raw) != tt.want {
+				t.Fatalf("jsonField = %q, %v; want %q, %v", raw, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	for _, tt := range []struct{ raw, want string }{
+		{`"plain"`, "plain"}, {`"op\u0065ned"`, "opened"}, {`"a\"b"`, `a"b`}, {"\"\xff\"", "\uFFFD"},
+	} {
+		if got, ok := jsonText([]byte(tt.raw)); !ok || string(got) != tt.want {
+			t.Errorf("jsonText(%q) = %q, %v; want %q", tt.raw, got, ok, tt.want)
+		}
+	}
+	for _, raw := range []string{`12`, `"`, `"\x"`, `{}`} {
+		if got, ok := jsonText([]byte(raw)); ok {
+			t.Errorf("jsonText(%q) = %q, want not a string", raw, got)
 		}
 	}
 }
 
-func FuzzGitHub(f *testing.F) {
-	body := []byte(`{"action":"opened"}`)
-	f.Add(body, ghSig("s", body), "issues", "application/json")
-	f.Add([]byte("payload=%7B%22action%22%3A1%7D"), "sha256=00", "issues", "application/x-www-form-urlencoded")
-	f.Add([]byte(`{"action":`), "sha256=", "", "")
-	v := mustNew(f, "github", Options{Secrets: []string{"s"}, AllowSHA1: true})
-	f.Fuzz(func(t *testing.T, body []byte, sig, event, ct string) {
-		res, err := v.Verify(req(body, "X-Hub-Signature-256", sig, "X-GitHub-Event", event, "Content-Type", ct))
-		genuine := strings.EqualFold(sig, ghSig("s", body))
-		if err == nil && !genuine {
-			t.Fatalf("accepted a signature that is not the body's: %q", sig)
+func TestFormValue(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+		ok               bool
+	}{
+		{"only", "payload=%7B%22a%22%3A1%7D", `{"a":1}`, true},
+		{"plus is space", "x=1&payload=a+b%20c", "a b c", true},
+		{"first wins", "payload=1&payload=2", "1", true},
+		{"escaped key", "pay%6Coad=v", "v", true},
+		{"bad escape skipped", "payload=%zz&payload=ok", "ok", true},
+		{"empty value", "payload=", "", true},
+		{"no value", "payload", "", true},
+		{"absent", "payloads=1&xpayload=2", "", false},
+		{"truncated escape", "payload=%4", "", false},
+		{"empty", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := formValue([]byte(tt.body), "payload")
+			if ok != tt.ok || string(got) != tt.want {
+				t.Fatalf("formValue = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	for ct, want := range map[string]bool{
+		"application/x-www-form-urlencoded":                true,
+		"Application/X-WWW-Form-Urlencoded; charset=utf-8": true,
+		"application/json":                                 false,
+		"":                                                 false,
+	} {
+		if isForm(ct) != want {
+			t.Errorf("isForm(%q) = %v", ct, !want)
 		}
-		if err == nil && !strings.HasPrefix(res.Event, event) {
-			t.Fatalf("event %q does not start with the header %q", res.Event, event)
-		}
-	})
+	}
 }
 
-func FuzzHMAC(f *testing.F) {
-	body := []byte(`{"x":1}`)
-	f.Add(body, "sha256="+base64.StdEncoding.EncodeToString(mac(sha256.New, "s", body)))
-	f.Add(body, "sha256=,, sha256=AAAA")
-	f.Add([]byte{}, "")
-	v := mustNew(f, "hmac-sha256", Options{Secrets: []string{"s"}, Header: "X-Sig", Prefix: "sha256=", Encoding: "base64"})
-	f.Fuzz(func(t *testing.T, body []byte, sig string) {
-		_, err := v.Verify(req(body, "X-Sig", sig))
-		want := mac(sha256.New, "s", body)
-		if err == nil {
-			// Some element of the header must decode to the genuine MAC.
-			found := false
-			for _, one := range strings.FieldsFunc(sig, func(r rune) bool { return r == ',' || r == ' ' }) {
-				enc := strings.TrimRight(strings.TrimPrefix(one, "sha256="), "=")
-				for _, e := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-					if b, err := e.DecodeString(enc); err == nil && hmac.Equal(b, want) {
-						found = true
-					}
+// TestConcurrent runs verifiers from many goroutines; with -race it checks that the pooled
+// MAC states are never shared.
+func TestConcurrent(t *testing.T) {
+	body := []byte(`{"action":"opened"}`)
+	gh := mustNew(t, "github", Options{Secrets: []string{"a", "b"}})
+	hm := mustNew(t, "hmac-sha512", Options{Secrets: []string{"a", "b"}, Header: "X-Sig"})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			secret := []string{"a", "b"}[i%2]
+			body := append(body, byte('0'+i))
+			ghReq := post(body, "X-Hub-Signature-256", "sha256="+hexSum(sha256.New, secret, body), "X-GitHub-Event", "issues")
+			for range 200 {
+				if _, err := gh.Verify(ghReq); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := hm.Verify(post(body, "X-Sig", "00")); !errors.Is(err, ErrInvalidSignature) {
+					t.Error(err)
+					return
 				}
 			}
-			if !found {
-				t.Fatalf("accepted %q", sig)
+		})
+	}
+	wg.Wait()
+}
+
+// FuzzJSONField compares jsonField with encoding/json on every body that is valid JSON
+// (first occurrence of the key), and checks it never panics on the rest.
+func FuzzJSONField(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"opened","x":1}`, `{"a":{"action":1},"action":[1,"]"]}`, `{"\u0061ction":"\ud83d\ude00"}`,
+		`{"action":"a","action":"b"}`, `[{"action":1}]`, `{"action":"x\u00e9\ufffd"}`, `{"a":"\\","action":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		raw, ok := jsonField(body, "action")
+		if ok {
+			jsonText(raw) // must not panic; an unreadable string is no action
+		}
+		if !json.Valid(body) {
+			return
+		}
+		want, wantOK := refField(body, "action")
+		if ok != wantOK || ok && !bytes.Equal(raw, want) {
+			t.Fatalf("jsonField = %q, %v; encoding/json reads %q, %v", raw, ok, want, wantOK)
+		}
+		if text, isString := jsonText(raw); isString {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil || s != string(text) {
+				t.Fatalf("jsonText(%q) = %q; encoding/json reads %q (%v)", raw, text, s, err)
 			}
 		}
 	})
 }
 
-func BenchmarkGitHub(b *testing.B) {
-	body := []byte(strings.Repeat("x", 1024))
-	v := mustNew(b, "github", Options{Secrets: []string{"s"}})
-	r := req(body, "X-Hub-Signature-256", ghSig("s", body), "X-GitHub-Event", "push")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := v.Verify(r); err != nil {
-			b.Fatal(err)
+// refField is the raw value of the first top-level key of a valid JSON object, read with
+// encoding/json.
+func refField(body []byte, key string) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, false
+		}
+		if k == key {
+			return raw, true
 		}
 	}
-}
-
-func BenchmarkHMAC(b *testing.B) {
-	body := []byte(strings.Repeat("x", 1024))
-	v := mustNew(b, "hmac-sha256", Options{Secrets: []string{"s"}, Header: "X-Sig", Prefix: "sha256="})
-	r := req(body, "X-Sig", ghSig("s", body))
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := v.Verify(r); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return nil, false
 }
