@@ -22,15 +22,23 @@ sources:
 	noEnv := func(string) (string, bool) { return "", false }
 	cfg, err := config.Parse("hookbus.yaml", text, noEnv)
 	if err != nil {
-		panic(err)
+		fmt.Println(err)
+		return
 	}
 	for _, s := range cfg.Sources {
-		fmt.Printf("%s enabled=%v %q\n", s.Name, s.Disabled == "", s.Disabled)
+		fmt.Println(s)
 	}
-	_, err = config.Parse("bad.yaml", []byte("nats: {embedded: {}}\nsources: {a: {verify: none, max_body: 2GB}}\n"), noEnv)
+
+	_, err = config.Parse("bad.yaml", []byte(`
+nats: {embedded: {}}
+http: {read_timeout: 10x}
+sources:
+  demo: {verify: none, max_body: 2GB}
+`), noEnv)
 	fmt.Println(err)
 	// Output:
-	// github enabled=false "GITHUB_WEBHOOK_SECRET is not set"
-	// demo enabled=true ""
-	// bad.yaml:2:39: sources.a.max_body: invalid size "2GB" (bytes, or with KiB, MiB, KB, MB)
+	// github (verify github, disabled: GITHUB_WEBHOOK_SECRET is not set)
+	// demo (verify hmac-sha256)
+	// bad.yaml:3:22: http.read_timeout: invalid duration "10x" (e.g. 500ms, 10s, 2m, 72h)
+	// bad.yaml:5:34: sources.demo.max_body: invalid size "2GB" (bytes, or a number with KiB, MiB, KB or MB)
 }

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
-	"net"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,113 +15,150 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookbus/hookbus/bridge/verify"
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads and validates the config file at path. env looks variables up (nil means
-// os.LookupEnv). Every problem found is reported, each as "file:line:col: key: problem",
-// joined in one error wrapping ErrInvalid.
+// Load reads the config file at path and parses it with Parse. env looks environment
+// variables up; nil means os.LookupEnv.
+//
+// A file that cannot be read is reported as the os error (matching fs.ErrNotExist and the
+// like). Every problem in its content is an *Error wrapping ErrInvalid, all joined with
+// errors.Join in document order, each reading "path:line:column: key: problem".
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, err
 	}
 	return Parse(path, data, env)
 }
 
-// Parse is Load for a config already in memory; name stands for the file in errors.
+// Parse is Load for a config already in memory; name stands for the file in errors and in
+// Config.Path. env looks environment variables up; nil means os.LookupEnv.
+//
+// Parse reads the YAML into a node tree, expands ${NAME} and ${NAME:-default} inside
+// scalar values (never keys, never the raw text: a value cannot change the structure),
+// checks every key and value, reads secret files, and builds each enabled source's
+// verifier. It reports every problem at once: an *Error per problem, wrapping ErrInvalid
+// (and ErrSecretUnset, or the verify package's error, where that applies), joined with
+// errors.Join in document order. No error text holds a secret.
 func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
+	root, err := decode(name, data)
+	if err != nil {
+		return nil, err
+	}
 	p := &parser{file: name, env: env, cfg: defaults()}
 	p.cfg.Path = name
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, name, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%w: %s: empty file", ErrInvalid, name)
-	}
-	p.root(doc.Content[0])
+	p.root(root)
 	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+		slices.SortStableFunc(p.errs, func(a, b *Error) int {
+			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
+		errs := make([]error, len(p.errs))
+		for i, e := range p.errs {
+			errs[i] = e
+		}
+		return nil, errors.Join(errs...)
 	}
 	return p.cfg, nil
 }
 
+var yamlLine = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
+
+// decode parses data as one YAML document and returns its root node; an empty document
+// yields an empty mapping at 1:1.
+func decode(name string, data []byte) (root *yaml.Node, err error) {
+	defer func() {
+		// The YAML parser is not ours to fix; whatever input makes it panic is a malformed
+		// config, not a crash. The panic value is not shown: it may quote the input.
+		if recover() != nil {
+			root, err = nil, &Error{File: name, Msg: "malformed YAML"}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}, nil
+	case err != nil:
+		return nil, yamlError(name, err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, yamlError(name, err)
+	default:
+		return nil, &Error{File: name, Line: next.Line, Column: next.Column, Msg: "a second YAML document: a config is one document"}
+	}
+	if len(doc.Content) == 0 {
+		return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}, nil
+	}
+	return doc.Content[0], nil
+}
+
+// yamlError turns a YAML syntax error into an *Error with its line.
+func yamlError(name string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		if line, aerr := strconv.Atoi(m[1]); aerr == nil {
+			return &Error{File: name, Line: line, Msg: m[2]}
+		}
+	}
+	return &Error{File: name, Msg: msg}
+}
+
+// parser walks the node tree, filling cfg and collecting errors.
 type parser struct {
 	file string
 	env  func(string) (string, bool)
 	cfg  *Config
-	errs []error
+	errs []*Error
+	// merged counts the keys copied by merges (<<), which aliases can make exponential:
+	// past maxMerged the parser stops merging.
+	merged  int
+	tooMany bool // reported
 }
+
+// maxMerged bounds the keys that merges may copy in one config, far above any real one.
+const maxMerged = 10_000
 
 // fail records a problem at node n under the dotted key path.
-func (p *parser) fail(n *yaml.Node, path, format string, args ...any) {
-	p.failWrap(ErrInvalid, n, path, format, args...)
+func (p *parser) fail(n *yaml.Node, key, format string, args ...any) {
+	p.failErr(nil, n, key, format, args...)
 }
 
-func (p *parser) failWrap(sentinel error, n *yaml.Node, path, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if path != "" {
-		msg = path + ": " + msg
+// failErr is fail with a cause besides ErrInvalid.
+func (p *parser) failErr(cause error, n *yaml.Node, key, format string, args ...any) {
+	msg := format
+	if len(args) > 0 {
+		msg = fmt.Sprintf(format, args...)
 	}
-	p.errs = append(p.errs, &posError{file: p.file, line: n.Line, col: n.Column, msg: msg, err: sentinel})
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Column: n.Column, Key: key, Msg: msg, Err: cause})
 }
 
-type posError struct {
-	file      string
-	line, col int
-	msg       string
-	err       error
-}
-
-func (e *posError) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %s", e.file, e.line, e.col, e.msg)
-}
-
-func (e *posError) Unwrap() []error {
-	if e.err == ErrInvalid {
-		return []error{ErrInvalid}
+// deref follows YAML aliases (*name) to the anchored node.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
+		n = n.Alias
 	}
-	return []error{ErrInvalid, e.err}
+	return n
 }
 
-// fields walks a mapping, calling set for every known key and reporting unknown ones.
-func (p *parser) fields(n *yaml.Node, path string, set map[string]func(v *yaml.Node, path string)) {
-	if n.Kind != yaml.MappingNode {
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-			return
-		}
-		p.fail(n, path, "want a mapping of keys")
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		sub := join(path, k.Value)
-		f, ok := set[k.Value]
-		if !ok {
-			keys := make([]string, 0, len(set))
-			for name := range set {
-				keys = append(keys, name)
-			}
-			slices.Sort(keys)
-			where := path
-			if where == "" {
-				where = "the top level"
-			}
-			p.fail(k, "", "unknown key %q in %s (known: %s)", k.Value, where, strings.Join(keys, ", "))
-			continue
-		}
-		if seen[k.Value] {
-			p.fail(k, sub, "key appears twice")
-			continue
-		}
-		seen[k.Value] = true
-		f(v, sub)
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	default:
+		return "a single value"
 	}
 }
 
@@ -129,413 +169,455 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// scalar returns the expanded value of a scalar node and the variables that were unset.
-func (p *parser) scalar(n *yaml.Node, path string) (string, []string, bool) {
+// entry is one key and its value in a mapping.
+type entry struct{ key, value *yaml.Node }
+
+// entries returns the pairs of mapping n with YAML merge keys (<<: *anchor) resolved: keys
+// written in n win over merged ones, earlier merges over later ones. A key written twice
+// in n is an error.
+func (p *parser) entries(n *yaml.Node, path string, visiting map[*yaml.Node]bool) []entry {
+	if visiting[n] {
+		p.fail(n, path, "a merge (<<) that includes itself")
+		return nil
+	}
+	visiting[n] = true
+	defer delete(visiting, n)
+	var own, merged []entry
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			v = deref(v)
+			items := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				items = v.Content
+			}
+			for _, m := range items {
+				if m = deref(m); m.Kind != yaml.MappingNode {
+					p.fail(m, path, "a merge (<<) takes a mapping or a list of mappings, not %s", kindName(m))
+					continue
+				}
+				if p.merged > maxMerged {
+					continue
+				}
+				add := p.entries(m, path, visiting)
+				if p.merged += len(add); p.merged > maxMerged {
+					if !p.tooMany {
+						p.tooMany = true
+						p.fail(k, path, "merges (<<) copy more than %d keys: too many, or nested too deep", maxMerged)
+					}
+					continue
+				}
+				merged = append(merged, add...)
+			}
+			continue
+		}
+		if k.Kind == yaml.ScalarNode && seen[k.Value] {
+			p.fail(k, join(path, k.Value), "key appears twice")
+			continue
+		}
+		seen[k.Value] = true
+		own = append(own, entry{k, v})
+	}
+	for _, e := range merged {
+		if !seen[e.key.Value] {
+			seen[e.key.Value] = true
+			own = append(own, e)
+		}
+	}
+	return own
+}
+
+// field handles the value of one known key; path is its dotted key.
+type field func(v *yaml.Node, path string)
+
+// mapping walks the mapping n at path, handing each known key's value to its field and
+// reporting unknown keys with the list of known ones. A null value (a key with nothing
+// under it) is an empty mapping. It reports whether n was a mapping (or null).
+func (p *parser) mapping(n *yaml.Node, path string, fields map[string]field) bool {
+	n = deref(n)
+	if isNull(n) {
+		return true
+	}
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, path, "want a mapping of keys, not %s", kindName(n))
+		return false
+	}
+	for _, e := range p.entries(n, path, map[*yaml.Node]bool{}) {
+		f, ok := fields[e.key.Value]
+		if !ok || e.key.Kind != yaml.ScalarNode {
+			where := path
+			if where == "" {
+				where = "the top level"
+			}
+			p.fail(e.key, "", "unknown key %q in %s (known: %s)", e.key.Value, where, strings.Join(slices.Sorted(mapKeys(fields)), ", "))
+			continue
+		}
+		f(e.value, join(path, e.key.Value))
+	}
+	return true
+}
+
+func mapKeys(m map[string]field) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// text returns the expanded value of scalar n. A null value is "". A variable that is
+// unset with no default is an error: a setting silently left empty is worse than a
+// refusal to start ("${NAME:-}" asks for "" explicitly). ok is false after an error.
+func (p *parser) text(n *yaml.Node, path string) (s string, ok bool) {
+	n = deref(n)
 	if n.Kind != yaml.ScalarNode {
-		p.fail(n, path, "want a single value")
+		p.fail(n, path, "want a single value, not %s", kindName(n))
+		return "", false
+	}
+	if isNull(n) {
+		return "", true
+	}
+	s, miss, err := expand(n.Value, p.env)
+	if err != nil {
+		p.fail(n, path, "%v", err)
+		return "", false
+	}
+	var unset []missing
+	for _, m := range miss {
+		if !m.Empty {
+			unset = append(unset, m)
+		}
+	}
+	if len(unset) > 0 {
+		p.fail(n, path, "%s (write ${%s:-default} for a fallback)", describe(unset), unset[0].Name)
+		return "", false
+	}
+	return s, true
+}
+
+// secret returns the expanded value of a scalar holding a secret, and the variables it
+// needs that are unset or empty. Its errors never quote the value.
+func (p *parser) secret(n *yaml.Node, path string) (s string, miss []missing, ok bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode {
+		p.fail(n, path, "want a single value, not %s", kindName(n))
 		return "", nil, false
 	}
-	if n.Tag == "!!null" {
+	if isNull(n) {
 		return "", nil, true
 	}
-	s, unset, err := expand(n.Value, p.env)
+	s, miss, err := expand(n.Value, p.env)
 	if err != nil {
 		p.fail(n, path, "%v", err)
 		return "", nil, false
 	}
-	return s, unset, true
+	return s, miss, true
 }
 
-func (p *parser) str(dst *string) func(*yaml.Node, string) {
+// The field constructors below parse a scalar into dst, leaving dst (the default) alone
+// after an error.
+
+func (p *parser) str(dst *string) field {
 	return func(n *yaml.Node, path string) {
-		if s, _, ok := p.scalar(n, path); ok {
+		if s, ok := p.text(n, path); ok {
 			*dst = s
 		}
 	}
 }
 
-func (p *parser) oneOf(dst *string, allowed ...string) func(*yaml.Node, string) {
+func (p *parser) oneOf(dst *string, allowed []string) field {
 	return func(n *yaml.Node, path string) {
-		s, _, ok := p.scalar(n, path)
-		if !ok {
-			return
+		if s, ok := p.text(n, path); ok {
+			p.set(n, path, checkOneOf(s, allowed), func() { *dst = s })
 		}
-		if !slices.Contains(allowed, s) {
-			p.fail(n, path, "invalid value %q (want %s)", s, strings.Join(allowed, ", "))
-			return
-		}
-		*dst = s
 	}
 }
 
-func (p *parser) duration(dst *time.Duration, min time.Duration) func(*yaml.Node, string) {
+// set records msg as a problem at n, or calls apply when msg is "".
+func (p *parser) set(n *yaml.Node, path, msg string, apply func()) {
+	if msg != "" {
+		p.fail(deref(n), path, "%s", msg)
+		return
+	}
+	apply()
+}
+
+func (p *parser) duration(dst *time.Duration, min time.Duration) field {
 	return func(n *yaml.Node, path string) {
-		s, _, ok := p.scalar(n, path)
+		s, ok := p.text(n, path)
 		if !ok {
 			return
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			p.fail(n, path, "invalid duration %q (e.g. 10s, 2m, 72h)", s)
+			p.fail(deref(n), path, "invalid duration %q (e.g. 500ms, 10s, 2m, 72h)", s)
 			return
 		}
-		if d < min {
-			p.fail(n, path, "%s is below the minimum %s", s, min)
-			return
-		}
-		*dst = d
+		p.set(n, path, checkDuration(d, min, s), func() { *dst = d })
 	}
 }
 
-func (p *parser) boolean(dst *bool) func(*yaml.Node, string) {
+func (p *parser) boolean(dst *bool) field {
 	return func(n *yaml.Node, path string) {
-		s, _, ok := p.scalar(n, path)
+		s, ok := p.text(n, path)
 		if !ok {
 			return
 		}
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			p.fail(n, path, "invalid boolean %q (want true or false)", s)
-			return
+		switch s {
+		case "true":
+			*dst = true
+		case "false":
+			*dst = false
+		default:
+			p.fail(deref(n), path, "invalid value %q (want true or false)", s)
 		}
-		*dst = b
 	}
 }
 
-func (p *parser) integer(dst *int, min, max int) func(*yaml.Node, string) {
+func (p *parser) integer(dst *int, min, max int) field {
 	return func(n *yaml.Node, path string) {
-		s, _, ok := p.scalar(n, path)
+		s, ok := p.text(n, path)
 		if !ok {
 			return
 		}
 		v, err := strconv.Atoi(s)
-		if err != nil || v < min || v > max {
-			p.fail(n, path, "invalid value %q (want a whole number from %d to %d)", s, min, max)
-			return
+		if err != nil {
+			v = min - 1 // out of range: the same message
 		}
-		*dst = v
+		p.set(n, path, checkInt(v, min, max, s), func() { *dst = v })
 	}
 }
 
-var sizeRe = regexp.MustCompile(`^([0-9]+)\s*(B|KB|KiB|MB|MiB)?$`)
+var sizeRe = regexp.MustCompile(`^([0-9]+) ?(B|KiB|MiB|KB|MB)?$`)
 
-func (p *parser) size(dst *int64) func(*yaml.Node, string) {
+var sizeUnits = map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1000 * 1000, "MiB": 1 << 20}
+
+func (p *parser) size(dst *int64) field {
 	return func(n *yaml.Node, path string) {
-		s, _, ok := p.scalar(n, path)
+		s, ok := p.text(n, path)
 		if !ok {
 			return
 		}
 		m := sizeRe.FindStringSubmatch(s)
-		v, err := int64(0), error(nil)
-		if m != nil {
-			v, err = strconv.ParseInt(m[1], 10, 64)
-		}
-		if m == nil || err != nil {
-			p.fail(n, path, "invalid size %q (bytes, or with KiB, MiB, KB, MB)", s)
+		if m == nil {
+			p.fail(deref(n), path, "invalid size %q (bytes, or a number with KiB, MiB, KB or MB)", s)
 			return
 		}
-		v *= map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1000 * 1000, "MiB": 1 << 20}[m[2]]
-		if v < 1 || v > MaxMaxBody {
-			p.fail(n, path, "size %q out of range (1 byte to 64MiB)", s)
-			return
+		v, err := strconv.ParseInt(m[1], 10, 64)
+		unit := sizeUnits[m[2]]
+		if err != nil || v > MaxBodyLimit/unit {
+			v = MaxBodyLimit + 1 // out of range, without overflowing
+		} else {
+			v *= unit
 		}
-		*dst = v
+		p.set(n, path, checkSize(v, s), func() { *dst = v })
 	}
 }
 
-func (p *parser) address(dst *string, allowEmpty bool) func(*yaml.Node, string) {
+func (p *parser) address(dst *string, emptyOK, randomOK bool) field {
 	return func(n *yaml.Node, path string) {
-		s, _, ok := p.scalar(n, path)
-		if !ok {
-			return
+		if s, ok := p.text(n, path); ok {
+			p.set(n, path, checkAddress(s, emptyOK, randomOK), func() { *dst = s })
 		}
-		if s == "" && allowEmpty {
-			*dst = ""
-			return
-		}
-		_, port, err := net.SplitHostPort(s)
-		_, perr := strconv.Atoi(port)
-		if err != nil || perr != nil {
-			p.fail(n, path, "invalid address %q (want host:port)", s)
-			return
-		}
-		*dst = s
 	}
 }
 
+func (p *parser) rate(dst *RateLimit) field {
+	return func(n *yaml.Node, path string) {
+		p.mapping(n, path, map[string]field{
+			"per_second": func(v *yaml.Node, path string) {
+				s, ok := p.text(v, path)
+				if !ok {
+					return
+				}
+				f, err := strconv.ParseFloat(s, 64)
+				if err != nil {
+					f = math.NaN()
+				}
+				p.set(v, path, checkRatePerSecond(f, s), func() { dst.PerSecond = f })
+			},
+			"burst": p.integer(&dst.Burst, 1, maxBurst),
+		})
+	}
+}
+
+// root walks the top-level mapping. Sources come last, whatever their place in the file:
+// they depend on require_secrets, http.max_body and streams.dedupe_horizon.
 func (p *parser) root(n *yaml.Node) {
 	c := p.cfg
-	var natsNode *yaml.Node
-	var sourcesNode *yaml.Node
-	p.fields(n, "", map[string]func(*yaml.Node, string){
+	var natsNode, sourcesNode, replicasNode, windowNode *yaml.Node
+	nodes := map[string]*yaml.Node{} // nats keys given, for positions
+	ok := p.mapping(n, "", map[string]field{
 		"log": func(v *yaml.Node, path string) {
-			p.fields(v, path, map[string]func(*yaml.Node, string){
-				"level":  p.oneOf(&c.Log.Level, "trace", "debug", "info", "warn", "error"),
-				"format": p.oneOf(&c.Log.Format, "auto", "console", "json"),
+			p.mapping(v, path, map[string]field{
+				"level":  p.oneOf(&c.Log.Level, logLevels),
+				"format": p.oneOf(&c.Log.Format, logFormats),
 			})
 		},
 		"http": func(v *yaml.Node, path string) {
-			p.fields(v, path, map[string]func(*yaml.Node, string){
-				"listen":            p.address(&c.HTTP.Listen, false),
-				"read_timeout":      p.duration(&c.HTTP.ReadTimeout, 0),
-				"write_timeout":     p.duration(&c.HTTP.WriteTimeout, 0),
-				"idle_timeout":      p.duration(&c.HTTP.IdleTimeout, 0),
-				"shutdown_timeout":  p.duration(&c.HTTP.ShutdownTimeout, 0),
+			p.mapping(v, path, map[string]field{
+				"listen":            p.address(&c.HTTP.Listen, false, false),
+				"read_timeout":      p.duration(&c.HTTP.ReadTimeout, nonNegative),
+				"write_timeout":     p.duration(&c.HTTP.WriteTimeout, nonNegative),
+				"idle_timeout":      p.duration(&c.HTTP.IdleTimeout, nonNegative),
+				"shutdown_timeout":  p.duration(&c.HTTP.ShutdownTimeout, nonNegative),
 				"max_body":          p.size(&c.HTTP.MaxBody),
 				"client_rate_limit": p.rate(&c.HTTP.ClientRate),
 			})
 		},
 		"admin": func(v *yaml.Node, path string) {
-			p.fields(v, path, map[string]func(*yaml.Node, string){"listen": p.address(&c.Admin.Listen, true)})
+			p.mapping(v, path, map[string]field{"listen": p.address(&c.Admin.Listen, true, false)})
 		},
 		"nats": func(v *yaml.Node, path string) {
-			natsNode = v
-			p.fields(v, path, map[string]func(*yaml.Node, string){
-				"embedded": func(v *yaml.Node, path string) {
-					e := &Embedded{Listen: DefaultNATSListen, StoreDir: DefaultStoreDir, Sync: "default"}
-					c.NATS.Embedded = e
-					p.fields(v, path, map[string]func(*yaml.Node, string){
-						"listen":    p.address(&e.Listen, false),
-						"store_dir": p.str(&e.StoreDir),
-						"sync":      p.oneOf(&e.Sync, "default", "always"),
-						"auth":      func(v *yaml.Node, path string) { e.Auth = p.auth(v, path) },
-					})
-					if e.StoreDir == "" {
-						p.fail(v, path+".store_dir", "must not be empty")
-					}
-					if e.Auth != nil && e.Auth.CredentialsDir == "" {
-						e.Auth.CredentialsDir = filepath.Join(e.StoreDir, "credentials")
-					}
-				},
-				"url":   p.str(&c.NATS.URL),
-				"creds": p.str(&c.NATS.Creds),
-				"tls": func(v *yaml.Node, path string) {
-					t := &TLS{}
-					c.NATS.TLS = t
-					p.fields(v, path, map[string]func(*yaml.Node, string){
-						"ca_file":   p.str(&t.CAFile),
-						"cert_file": p.str(&t.CertFile),
-						"key_file":  p.str(&t.KeyFile),
-					})
-					if (t.CertFile == "") != (t.KeyFile == "") {
-						p.fail(v, path, "cert_file and key_file go together")
-					}
-				},
-				"publish_timeout": p.duration(&c.NATS.PublishTimeout, time.Millisecond),
+			natsNode = deref(v)
+			track := func(key string, f field) field {
+				return func(v *yaml.Node, path string) { nodes[key] = deref(v); f(v, path) }
+			}
+			p.mapping(v, path, map[string]field{
+				"embedded":        track("embedded", p.embedded),
+				"url":             track("url", p.natsURL),
+				"creds":           track("creds", p.str(&c.NATS.Creds)),
+				"tls":             track("tls", p.tls),
+				"publish_timeout": p.duration(&c.NATS.PublishTimeout, positive),
 			})
 		},
 		"streams": func(v *yaml.Node, path string) {
-			p.fields(v, path, map[string]func(*yaml.Node, string){
-				"replicas":         p.integer(&c.Streams.Replicas, 1, 5),
-				"duplicate_window": p.duration(&c.Streams.DuplicateWindow, time.Second),
-				"max_age":          p.duration(&c.Streams.MaxAge, 0),
-				"dedupe_horizon":   p.duration(&c.Streams.DedupeHorizon, 0),
+			p.mapping(v, path, map[string]field{
+				"replicas": func(v *yaml.Node, path string) {
+					replicasNode = deref(v)
+					p.integer(&c.Streams.Replicas, 1, maxReplicas)(v, path)
+				},
+				"duplicate_window": func(v *yaml.Node, path string) {
+					windowNode = deref(v)
+					p.duration(&c.Streams.DuplicateWindow, atLeastSecond)(v, path)
+				},
+				"max_age":        p.duration(&c.Streams.MaxAge, nonNegative),
+				"dedupe_horizon": p.duration(&c.Streams.DedupeHorizon, nonNegative),
 			})
 		},
 		"require_secrets": p.boolean(&c.RequireSecrets),
-		"sources": func(v *yaml.Node, path string) {
-			sourcesNode = v
-		},
+		"sources":         func(v *yaml.Node, path string) { sourcesNode = v },
 	})
-	// Sources last: require_secrets may come after them in the file.
-	if sourcesNode != nil {
-		p.sources(sourcesNode)
+	if !ok {
+		return // not a mapping: nothing else to say
 	}
+
+	// NATS: exactly one of embedded and url; the rest of the section must fit the choice.
+	emb, url := nodes["embedded"], nodes["url"]
 	switch {
-	case c.NATS.Embedded != nil && c.NATS.URL != "":
-		p.fail(natsNode, "nats", "set either embedded or url, not both")
-	case c.NATS.Embedded == nil && c.NATS.URL == "":
-		where := natsNode
-		if where == nil {
-			where = n
+	case emb != nil && url != nil:
+		p.fail(url, "nats.url", msgBothNATS)
+	case emb == nil && url == nil:
+		at := natsNode
+		if at == nil {
+			at = n
 		}
-		p.fail(where, "nats", "set embedded (run a server in-process) or url (an existing NATS)")
+		p.fail(at, "nats", msgNoNATS)
+	case emb != nil:
+		for _, key := range []string{"creds", "tls"} {
+			if at := nodes[key]; at != nil {
+				p.fail(at, "nats."+key, msgOnlyWithURL)
+			}
+		}
+		if c.Streams.Replicas > 1 && replicasNode != nil {
+			p.fail(replicasNode, "streams.replicas", msgEmbeddedReplicas)
+		}
 	}
-	if len(c.Sources) == 0 && sourcesNode == nil {
-		p.fail(n, "sources", "at least one source is required")
+	if c.Streams.MaxAge > 0 && c.Streams.DuplicateWindow > c.Streams.MaxAge && windowNode != nil {
+		p.fail(windowNode, "streams.duplicate_window", msgWindowOverAge, c.Streams.DuplicateWindow.String(), c.Streams.MaxAge)
 	}
-}
 
-var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-
-func (p *parser) sources(n *yaml.Node) {
-	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
-		p.fail(n, "sources", "want a mapping of at least one source name to its settings")
+	if sourcesNode == nil {
+		p.fail(n, "sources", msgNoSources)
 		return
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		path := "sources." + k.Value
-		if !nameRe.MatchString(k.Value) {
-			p.fail(k, path, "invalid source name %q (want [a-z0-9][a-z0-9_-]*, at most 64 bytes)", k.Value)
-			continue
-		}
-		if seen[k.Value] {
-			p.fail(k, path, "source appears twice")
-			continue
-		}
-		seen[k.Value] = true
-		p.source(k.Value, k, v, path)
-	}
+	p.sources(sourcesNode)
 }
 
-func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
-	s := &Source{Name: name, MaxBody: p.cfg.HTTP.MaxBody, DedupeHorizon: -1}
-	o := &s.Options
-	nodes := map[string]*yaml.Node{}
-	var unset []string
-	var secretsNode *yaml.Node
-	track := func(key string, f func(*yaml.Node, string)) func(*yaml.Node, string) {
-		return func(v *yaml.Node, path string) { nodes[key] = v; f(v, path) }
+func (p *parser) natsURL(n *yaml.Node, path string) {
+	// The URL may carry a password: checkURLs quotes it redacted only.
+	s, miss, ok := p.secret(n, path)
+	if !ok {
+		return
 	}
-	p.fields(n, path, map[string]func(*yaml.Node, string){
-		"verify":           track("verify", p.str(&s.Verify)),
-		"header":           track("header", p.str(&o.Header)),
-		"prefix":           track("prefix", p.str(&o.Prefix)),
-		"encoding":         track("encoding", p.str(&o.Encoding)),
-		"algorithm":        track("algorithm", p.str(&o.Algorithm)),
-		"id_header":        track("id_header", p.str(&o.IDHeader)),
-		"event_header":     track("event_header", p.str(&o.EventHeader)),
-		"event":            track("event", p.str(&o.Event)),
-		"tolerance":        track("tolerance", p.duration(&o.Tolerance, 0)),
-		"allow_sha1":       track("allow_sha1", p.boolean(&o.AllowSHA1)),
-		"allow_legacy":     track("allow_legacy", p.boolean(&o.AllowLegacy)),
-		"public_url":       track("public_url", p.str(&o.PublicURL)),
-		"public_key":       track("public_key", p.str(&o.PublicKey)),
-		"timestamp_header": track("timestamp_header", p.str(&o.TimestampHeader)),
-		"signed_content":   track("signed_content", p.str(&o.SignedContent)),
-		"max_body":         track("max_body", p.size(&s.MaxBody)),
-		"dedupe_horizon":   track("dedupe_horizon", p.duration(&s.DedupeHorizon, 0)),
-		"rate_limit":       track("rate_limit", p.rate(&s.Rate)),
-		"secrets": func(v *yaml.Node, path string) {
-			secretsNode = v
-			if v.Kind != yaml.SequenceNode {
-				p.fail(v, path, "want a list of secrets")
-				return
-			}
-			for i, item := range v.Content {
-				if item.Kind != yaml.ScalarNode {
-					p.fail(item, fmt.Sprintf("%s[%d]", path, i), "want a single value")
-					continue
-				}
-				val, missing, err := expand(item.Value, p.env)
-				if err != nil {
-					// The raw text may hold a secret: name the position only.
-					p.fail(item, fmt.Sprintf("%s[%d]", path, i), "malformed ${…} expansion")
-					continue
-				}
-				if val == "" && len(missing) == 0 {
-					p.fail(item, fmt.Sprintf("%s[%d]", path, i), "secret is empty")
-					continue
-				}
-				unset = append(unset, missing...)
-				if val != "" {
-					o.Secrets = append(o.Secrets, val)
-				}
+	if len(miss) > 0 {
+		p.fail(deref(n), path, "%s (write ${%s:-default} for a fallback)", describe(miss), miss[0].Name)
+		return
+	}
+	p.set(n, path, checkURLs(s), func() { p.cfg.NATS.URL = s })
+}
+
+func (p *parser) embedded(n *yaml.Node, path string) {
+	e := defaultEmbedded()
+	p.cfg.NATS.Embedded = e
+	p.mapping(n, path, map[string]field{
+		"listen": p.address(&e.Listen, false, true),
+		"store_dir": func(v *yaml.Node, path string) {
+			if s, ok := p.text(v, path); ok {
+				p.set(v, path, emptyMsg(s), func() { e.StoreDir = s })
 			}
 		},
-		"secret_files": func(v *yaml.Node, path string) {
-			if v.Kind != yaml.SequenceNode {
-				p.fail(v, path, "want a list of file paths")
-				return
-			}
-			for i, item := range v.Content {
-				ipath := fmt.Sprintf("%s[%d]", path, i)
-				f, _, ok := p.scalar(item, ipath)
-				if !ok {
-					continue
-				}
-				data, err := os.ReadFile(f)
-				if err != nil {
-					p.fail(item, ipath, "cannot read secret file %q: %v", f, errors.Unwrap(err))
-					continue
-				}
-				sec := strings.TrimRight(string(data), "\r\n")
-				if sec == "" {
-					p.fail(item, ipath, "secret file %q is empty", f)
-					continue
-				}
-				o.Secrets = append(o.Secrets, sec)
-			}
-		},
+		"sync": p.oneOf(&e.Sync, syncModes),
+		"auth": func(v *yaml.Node, path string) { e.Auth = p.auth(v, path) },
 	})
-	if n.Kind != yaml.MappingNode {
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-			p.fail(keyNode, path, "want the source's settings (at least verify)")
-		}
-		return
+	if e.Auth != nil && e.Auth.CredentialsDir == "" {
+		e.Auth.CredentialsDir = filepath.Join(e.StoreDir, "credentials")
 	}
-	if s.DedupeHorizon < 0 {
-		s.DedupeHorizon = p.cfg.Streams.DedupeHorizon
+}
+
+func emptyMsg(s string) string {
+	if s == "" {
+		return msgEmpty
 	}
-	if s.Verify == "" {
-		p.fail(keyNode, path+".verify", "required (github, hmac-sha256, …, or none to accept unsigned requests)")
-		return
+	return ""
+}
+
+func (p *parser) tls(n *yaml.Node, path string) {
+	t := &TLS{}
+	p.cfg.NATS.TLS = t
+	p.mapping(n, path, map[string]field{
+		"ca_file":   p.str(&t.CAFile),
+		"cert_file": p.str(&t.CertFile),
+		"key_file":  p.str(&t.KeyFile),
+	})
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.fail(deref(n), path, msgCertKey)
 	}
-	p.cfg.Sources = append(p.cfg.Sources, s)
-	if s.Verify == "none" {
-		s.Options.Secrets = nil
-	} else if len(unset) > 0 {
-		reason := strings.Join(unset, ", ") + " is not set"
-		if len(unset) > 1 {
-			reason = strings.Join(unset, ", ") + " are not set"
-		}
-		if p.cfg.RequireSecrets {
-			p.failWrap(ErrSecretUnset, secretsNode, path+".secrets", "%s (require_secrets is true)", reason)
-			return
-		}
-		s.Disabled = reason
-		if len(o.Secrets) == 0 {
-			return
-		}
-		// Some secrets are set: rotation with one variable missing still works with the others.
-		s.Disabled = ""
-	} else if secretsNode == nil && len(o.Secrets) == 0 {
-		p.fail(keyNode, path+".secrets", "required for verify %q (or write verify: none)", s.Verify)
-		return
-	}
-	v, err := verify.New(s.Verify, s.Options)
-	if err != nil {
-		var fe *verify.FieldError
-		at, key := keyNode, path
-		if errors.As(err, &fe) {
-			key = path + "." + fe.Field
-			if node := nodes[fe.Field]; node != nil {
-				at = node
-			} else if fe.Field == "secrets" && secretsNode != nil {
-				at = secretsNode
-			}
-			err = fe.Err
-		}
-		p.fail(at, key, "%v", err)
-		return
-	}
-	s.Verifier = v
 }
 
 func (p *parser) auth(n *yaml.Node, path string) *Auth {
 	a := &Auth{}
-	p.fields(n, path, map[string]func(*yaml.Node, string){
-		"credentials_dir": p.str(&a.CredentialsDir),
+	p.mapping(n, path, map[string]field{
+		"credentials_dir": func(v *yaml.Node, path string) {
+			if s, ok := p.text(v, path); ok {
+				p.set(v, path, emptyMsg(s), func() { a.CredentialsDir = s })
+			}
+		},
 		"agents": func(v *yaml.Node, path string) {
-			if v.Kind != yaml.MappingNode {
-				p.fail(v, path, "want a mapping of agent names to their settings")
+			v = deref(v)
+			if isNull(v) {
 				return
 			}
-			for i := 0; i+1 < len(v.Content); i += 2 {
-				k, val := v.Content[i], v.Content[i+1]
-				sub := path + "." + k.Value
-				if !nameRe.MatchString(k.Value) || k.Value == "hookbus" {
-					p.fail(k, sub, "invalid agent name %q (want [a-z0-9][a-z0-9_-]*, not \"hookbus\")", k.Value)
+			if v.Kind != yaml.MappingNode {
+				p.fail(v, path, "want a mapping of agent names to their settings, not %s", kindName(v))
+				return
+			}
+			for _, e := range p.entries(v, path, map[*yaml.Node]bool{}) {
+				sub := join(path, e.key.Value)
+				if msg := checkAgent(e.key.Value); msg != "" {
+					p.fail(e.key, sub, "%s", msg)
 					continue
 				}
-				l := AgentLogin{Name: k.Value}
-				p.fields(val, sub, map[string]func(*yaml.Node, string){
+				l := AgentLogin{Name: e.key.Value}
+				p.mapping(e.value, sub, map[string]field{
 					"password": func(v *yaml.Node, path string) {
-						s, unset, ok := p.scalar(v, path)
-						if ok && len(unset) > 0 {
-							p.fail(v, path, "%s is not set", strings.Join(unset, ", "))
+						s, miss, ok := p.secret(v, path)
+						if ok && len(miss) > 0 {
+							p.fail(deref(v), path, "%s (or leave password out to have one generated)", describe(miss))
+							return
 						}
 						l.Password = s
 					},
@@ -545,24 +627,4 @@ func (p *parser) auth(n *yaml.Node, path string) *Auth {
 		},
 	})
 	return a
-}
-
-func (p *parser) rate(dst *RateLimit) func(*yaml.Node, string) {
-	return func(n *yaml.Node, path string) {
-		p.fields(n, path, map[string]func(*yaml.Node, string){
-			"per_second": func(v *yaml.Node, path string) {
-				s, _, ok := p.scalar(v, path)
-				if !ok {
-					return
-				}
-				f, err := strconv.ParseFloat(s, 64)
-				if err != nil || f < 0 || f > 1e9 {
-					p.fail(v, path, "invalid rate %q (want requests per second, e.g. 50 or 0.5)", s)
-					return
-				}
-				dst.PerSecond = f
-			},
-			"burst": p.integer(&dst.Burst, 1, 1_000_000),
-		})
-	}
 }
