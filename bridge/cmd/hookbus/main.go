@@ -2,6 +2,9 @@
 //
 //	hookbus serve [--config FILE]   run the bridge (default config: configs/hookbus.yaml)
 //	hookbus check [--config FILE]   load and validate a config, then exit
+//
+// and the operator's recovery tools (package ops): agents, rewind, replay, dlq, tail, send.
+// Exit status: 0 done, 1 failed, 2 a command-line mistake.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"github.com/hookbus/hookbus/agents"
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/ops"
 )
 
 // defaultConfig is the zero-setup config, relative to the working directory.
@@ -27,6 +31,14 @@ const usage = `usage: hookbus <command> [flags]
 commands:
   serve    run the bridge with its embedded NATS (or the configured cluster)
   check    load and validate the config, report disabled sources, and exit
+
+recovery tools (they find NATS through --config, or --nats URL; --json for JSON output):
+  agents   list agents: backlog, redeliveries, last activity, dead letters
+  rewind   move one agent back so it handles events again (rewind AGENT --since 2h)
+  replay   re-drive a bounded range of stored events, marked as replays
+  dlq      list, show, redrive or purge dead letters
+  tail     follow events live
+  send     sign a sample webhook as a source's sender would and post it to the bridge
 
 Run "hookbus <command> --help" for the flags of a command.
 `
@@ -49,6 +61,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stderr)
 	case "check":
 		err = check(args[1:], stdout, stderr)
+	case "agents":
+		err = agentsCmd(args[1:], stdout, stderr)
+	case "rewind":
+		err = rewindCmd(args[1:], stdout, stderr)
+	case "replay":
+		err = replayCmd(args[1:], stdout, stderr)
+	case "dlq":
+		err = dlqCmd(args[1:], stdout, stderr)
+	case "tail":
+		err = tailCmd(args[1:], stdout, stderr)
+	case "send":
+		err = sendCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -56,10 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookbus: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	var ue usageErr
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage): // the flag package has said what is wrong
+		return 2
+	case errors.As(err, &ue), errors.Is(err, ops.ErrInvalid):
+		fmt.Fprintf(stderr, "hookbus: %v\n", err)
 		return 2
 	}
 	fmt.Fprintf(stderr, "hookbus: %v\n", err)
