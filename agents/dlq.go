@@ -27,7 +27,9 @@ func (a *Agent) deadLetter(ev *Event, msg jetstream.Msg, reason error) error {
 	if len(text) > maxReason {
 		text = text[:maxReason]
 	}
-	h.Set(subjects.HeaderMsgID, "dlq:"+a.name+":"+ev.ID)
+	// Keyed by the message's place too: a redriven copy (same event id) that fails again
+	// must get a dead letter of its own, not be dropped as a duplicate of the first.
+	h.Set(subjects.HeaderMsgID, "dlq:"+a.name+":"+ev.Stream+":"+strconv.FormatUint(ev.Sequence, 10)+":"+ev.ID)
 	h.Set(subjects.HeaderDLQReason, printable(text))
 	h.Set(subjects.HeaderDLQAttempts, strconv.Itoa(ev.Attempt))
 	h.Set(subjects.HeaderDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
