@@ -24,7 +24,7 @@ func traceparent(in []byte) string {
 	hex.Encode(b[3:35], ids[:16])
 	b[35] = '-'
 	hex.Encode(b[36:52], ids[16:])
-	copy(b[52:], "-01")
+	copy(b[52:], "-00") // not sampled: hookbus records no spans itself
 	return string(b[:])
 }
 
