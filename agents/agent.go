@@ -230,6 +230,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			for _, it := range iters {
 				it.Stop()
 			}
+			if ctx.Err() != nil {
+				return nil // stopped before it started: not a failure
+			}
 			return fmt.Errorf("agents: %s: consumer on stream %s: %w", a.name, stream, err)
 		}
 		it, err := cons.Messages(jetstream.PullMaxMessages(a.cfg.Concurrency))
