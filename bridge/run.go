@@ -193,10 +193,18 @@ type Addrs struct {
 // EnsureStreams creates the hookbus streams and KV buckets, or updates them to the given
 // options when they exist (agents confined by permissions cannot create them). It returns
 // the first error, naming the stream or bucket.
+//
+// It creates first and updates only a stream that exists with another configuration:
+// creating an existing stream with the same configuration succeeds, and several bridges
+// starting at once on a fresh cluster do not race an update against a creation in flight
+// (which JetStream leaves unanswered until the request times out).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o subjects.StreamOptions) error {
 	for _, sc := range subjects.Streams(o) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := js.CreateOrUpdateStream(cctx, sc)
+		_, err := js.CreateStream(cctx, sc)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			_, err = js.UpdateStream(cctx, sc)
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("bridge: stream %s: %w", sc.Name, err)
@@ -204,7 +212,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o subjects.Strea
 	}
 	for _, kc := range []jetstream.KeyValueConfig{subjects.DoneBucket(o, 0), subjects.TasksBucket(o), subjects.DedupeBucket(o)} {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := js.CreateOrUpdateKeyValue(cctx, kc)
+		_, err := js.CreateKeyValue(cctx, kc)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			_, err = js.UpdateKeyValue(cctx, kc)
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("bridge: bucket %s: %w", kc.Bucket, err)

@@ -1,0 +1,61 @@
+package bridge_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hookbus/hookbus/bridge"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// TestClusterBridgesStartTogether starts three bridges at the same moment on a fresh
+// 3-node cluster, as a deployment rolling out N instances would: together they create the
+// R3 streams and buckets, and every one of them is serving within a few seconds.
+func TestClusterBridgesStartTogether(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3-node JetStream cluster")
+	}
+	c := startCluster(t, "")
+	nc, err := nats.Connect(c.urls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("JetStream: %v", err)
+		}
+	}
+	cfg := loadConfig(t, clusterConfig, map[string]string{"NATS_URLS": c.urls()})
+	began := time.Now()
+	ready := make(chan bridge.Addrs, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 3)
+	for range 3 {
+		go func() { done <- bridge.Run(ctx, cfg, zerolog.Nop(), func(a bridge.Addrs) { ready <- a }) }()
+	}
+	defer func() {
+		cancel()
+		for range 3 {
+			<-done
+		}
+	}()
+	for i := range 3 {
+		select {
+		case <-ready:
+		case <-time.After(8 * time.Second):
+			t.Fatalf("%d of 3 bridges ready after %s", i, time.Since(began))
+		}
+	}
+	t.Logf("3 bridges ready in %s", time.Since(began).Round(time.Millisecond))
+}
