@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookbus/hookbus/subjects"
@@ -19,14 +20,27 @@ import (
 // Admin serves the operator endpoints on their own address:
 //
 //	/healthz  200 while the process serves
-//	/readyz   200 when NATS is connected and the WEBHOOKS stream answers, 503 otherwise
+//	/readyz   200 when NATS is connected, the WEBHOOKS stream answers and every check added
+//	          with ReadyCheck passes (the dedupe index is caught up); 503 otherwise
 //	/metrics  Prometheus metrics
 //	/         the live console (see console.go) and its /api/…
 type Admin struct {
-	ln    net.Listener
-	srv   *fasthttp.Server
-	tails chan struct{}
-	once  sync.Once
+	ln     net.Listener
+	srv    *fasthttp.Server
+	tails  chan struct{}
+	once   sync.Once
+	checks atomic.Pointer[[]func() error]
+}
+
+// ReadyCheck adds a condition of /readyz: while check returns an error, /readyz answers
+// 503 with its text.
+func (a *Admin) ReadyCheck(check func() error) {
+	var checks []func() error
+	if p := a.checks.Load(); p != nil {
+		checks = append(checks, *p...)
+	}
+	checks = append(checks, check)
+	a.checks.Store(&checks)
 }
 
 // NewAdmin listens on addr; m, when not nil, is served at /metrics in the Prometheus text
@@ -53,7 +67,16 @@ func NewAdmin(addr string, nc *nats.Conn, js jetstream.JetStream, m *Metrics, lo
 			case "/healthz":
 				ctx.SetBodyString("ok\n")
 			case "/readyz":
-				if why := ready(nc, js); why != "" {
+				why := ready(nc, js)
+				if p := a.checks.Load(); p != nil && why == "" {
+					for _, check := range *p {
+						if err := check(); err != nil {
+							why = err.Error()
+							break
+						}
+					}
+				}
+				if why != "" {
 					ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 					ctx.SetBodyString(why + "\n")
 					return

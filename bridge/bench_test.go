@@ -101,11 +101,7 @@ func benchJetStream(b *testing.B) jetstream.JetStream {
 
 func benchHorizon(b *testing.B, js jetstream.JetStream) bridge.Horizon {
 	b.Helper()
-	h, err := bridge.NewKVHorizon(context.Background(), js)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return h
+	return openHorizon(b, js, b.TempDir())
 }
 
 func benchServer(b *testing.B, pub bridge.Publisher, horizon bridge.Horizon) fasthttp.RequestHandler {

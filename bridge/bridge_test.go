@@ -89,6 +89,7 @@ type harness struct {
 
 func start(t *testing.T, cfg *config.Config) *harness {
 	t.Helper()
+	cfg = ownDedupeDir(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan bridge.Addrs, 1)
 	done := make(chan error, 1)
@@ -550,4 +551,16 @@ func restartAt(t *testing.T, url, dir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(back.Shutdown)
+}
+
+// ownDedupeDir gives a bridge on an external NATS its own dedupe index directory, as each
+// bridge process has, instead of the shared default under the working directory.
+func ownDedupeDir(t *testing.T, cfg *config.Config) *config.Config {
+	t.Helper()
+	if cfg.NATS.Embedded != nil || cfg.Streams.DedupeDir != "" {
+		return cfg
+	}
+	c := *cfg
+	c.Streams.DedupeDir = t.TempDir()
+	return &c
 }

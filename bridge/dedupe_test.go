@@ -3,7 +3,10 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/embedded/embeddedtest"
+	"github.com/hookbus/hookbus/bridge/horizon"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -64,10 +68,7 @@ func bridges(t *testing.T, n int, wrap func(bridge.Publisher) bridge.Publisher) 
 				t.Fatal(err)
 			}
 		}
-		h, err := bridge.NewKVHorizon(context.Background(), js)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := openHorizon(t, js, t.TempDir())
 		var pub bridge.Publisher = js
 		if wrap != nil {
 			pub = wrap(js)
@@ -82,6 +83,24 @@ func bridges(t *testing.T, n int, wrap func(bridge.Publisher) bridge.Publisher) 
 		addrs = append(addrs, ln.Addr().String())
 	}
 	return addrs, js0
+}
+
+// openHorizon opens a dedupe index in dir and waits until it has caught up.
+func openHorizon(t testing.TB, js jetstream.JetStream, dir string) *bridge.StreamHorizon {
+	t.Helper()
+	h, err := bridge.OpenHorizon(context.Background(), js, bridge.HorizonOptions{Dir: dir, Horizon: 72 * time.Hour}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("dedupe index not caught up: %v", h.Err())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return h
 }
 
 // TestHorizonOutlivesWindow: a retry after the stream's duplicate window has passed is still
@@ -169,5 +188,132 @@ func TestDuplicateStorm(t *testing.T) {
 	}
 	if got := len(stored(t, js, "webhooks.>")); got != 1 {
 		t.Fatalf("stored %d", got)
+	}
+}
+
+// storeThree stores three deliveries through a fresh bridge and returns their ids.
+func storeThree(t *testing.T, addr, prefix string) []string {
+	t.Helper()
+	var ids []string
+	for i := range 3 {
+		body := issuesBody(prefix)
+		hdr := githubHeaders(fmt.Sprintf("%s-%d", prefix, i), "issues", body, githubSecret)
+		a := post(t, addr, "/webhooks/github", body, hdr)
+		if a.status != 200 || a.result.Duplicate {
+			t.Fatalf("store %s-%d: %d %s", prefix, i, a.status, a.body)
+		}
+		ids = append(ids, a.result.ID)
+	}
+	return ids
+}
+
+func mustSee(t *testing.T, h *bridge.StreamHorizon, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, _, ok, err := h.Seen(id); err != nil || !ok {
+			t.Fatalf("%s not seen: %v %v", id, ok, err)
+		}
+	}
+}
+
+// TestHorizonSurvivesRestart: a bridge that stops and starts again resumes its index from
+// its checkpoint, picking up what other bridges stored meanwhile; a bridge with an empty,
+// lost or corrupt index directory rebuilds it from the stream before it answers.
+func TestHorizonSurvivesRestart(t *testing.T) {
+	addrs, js := bridges(t, 1, nil)
+	dir := t.TempDir()
+	h := openHorizon(t, js, dir)
+	before := storeThree(t, addrs[0], "before")
+	waitIndexed(t, h, js)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	during := storeThree(t, addrs[0], "during") // stored while this index was closed
+
+	h = openHorizon(t, js, dir)
+	mustSee(t, h, append(before, during...))
+	if _, at, _, _ := h.Seen(before[0]); time.Since(at) > time.Minute {
+		t.Fatalf("store time %s", at)
+	}
+	h.Close()
+
+	mustSee(t, openHorizon(t, js, t.TempDir()), append(before, during...))
+
+	names, _ := filepath.Glob(filepath.Join(dir, "*.hix"))
+	if len(names) == 0 {
+		t.Fatal("no index tables written")
+	}
+	if err := os.WriteFile(names[0], []byte("garbage"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mustSee(t, openHorizon(t, js, dir), append(before, during...))
+}
+
+// waitIndexed waits until h has indexed everything in the webhook stream.
+func waitIndexed(t *testing.T, h *bridge.StreamHorizon, js jetstream.JetStream) {
+	t.Helper()
+	s, err := js.Stream(context.Background(), subjects.StreamWebhooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, at := h.Stats(); at >= last {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index stuck below %d", last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestHorizonBehindRefuses: once an event this bridge stored stays out of the index for
+// MaxLag (the tail stalled), the ingress answers 503 rather than risk storing a retry
+// twice; a second bridge cannot open the same index directory.
+func TestHorizonBehindRefuses(t *testing.T) {
+	ns := embeddedtest.Start(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	h, err := bridge.OpenHorizon(context.Background(), js, bridge.HorizonOptions{Dir: dir, Horizon: time.Hour, MaxLag: 200 * time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := bridge.OpenHorizon(context.Background(), js, bridge.HorizonOptions{Dir: dir, Horizon: time.Hour}, zerolog.Nop()); !errors.Is(err, horizon.ErrLocked) {
+		t.Fatalf("second bridge on the same directory: %v, want ErrLocked", err)
+	}
+	cfg := loadConfig(t, horizonConfig, nil)
+	srv, err := bridge.New(cfg, js, zerolog.Nop(), bridge.WithHorizon(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	body := issuesBody("lag")
+	if a := post(t, ln.Addr().String(), "/webhooks/github", body, githubHeaders("lag-1", "issues", body, githubSecret)); a.status != 200 {
+		t.Fatalf("before: %d %s", a.status, a.body)
+	}
+	h.Stored(1 << 40) // a sequence the tail will not reach
+	deadline := time.Now().Add(5 * time.Second)
+	for !errors.Is(h.Err(), bridge.ErrHorizonBehind) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Err %v after the lag", h.Err())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a := post(t, ln.Addr().String(), "/webhooks/github", body, githubHeaders("lag-2", "issues", body, githubSecret))
+	if a.status != 503 || a.header.Get("Retry-After") == "" {
+		t.Fatalf("behind: %d %q %s, want 503 with Retry-After", a.status, a.header.Get("Retry-After"), a.body)
 	}
 }

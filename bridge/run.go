@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookbus/hookbus/bridge/config"
 	"github.com/hookbus/hookbus/bridge/embedded"
+	"github.com/hookbus/hookbus/bridge/horizon"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -101,11 +102,14 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		DuplicateWindow: cfg.Streams.DuplicateWindow,
 		MaxAge:          cfg.Streams.MaxAge,
 	}
-	var horizon *KVHorizon
+	var hz *StreamHorizon
 	for {
 		err := EnsureStreams(ctx, js, so)
-		if err == nil {
-			horizon, err = NewKVHorizon(ctx, js)
+		if err == nil && cfg.MaxDedupeHorizon() > 0 {
+			hz, err = OpenHorizon(ctx, js, horizonOptions(cfg), log)
+			if errors.Is(err, horizon.ErrLocked) {
+				return err // another bridge has the directory: waiting will not help
+			}
 		}
 		if err == nil {
 			break
@@ -123,7 +127,12 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 	}
 	metrics := NewMetrics()
 	metrics.Registry.MustRegister(newAgentCollector(js))
-	srv, err := New(cfg, js, log, WithHorizon(horizon), WithMetrics(metrics))
+	opts2 := []Option{WithMetrics(metrics)}
+	if hz != nil {
+		defer hz.Close()
+		opts2 = append(opts2, WithHorizon(hz))
+	}
+	srv, err := New(cfg, js, log, opts2...)
 	if err != nil {
 		return err
 	}
@@ -140,6 +149,9 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 			return err
 		}
 		addrs.Admin = admin.Addr()
+		if hz != nil {
+			admin.ReadyCheck(hz.Err)
+		}
 		go admin.Serve()
 	}
 	errc := make(chan error, 1)
@@ -167,6 +179,11 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 	if admin != nil {
 		admin.Close()
 	}
+	if hz != nil {
+		if err := hz.Close(); err != nil {
+			log.Warn().Err(err).Msg("dedupe index close")
+		}
+	}
 	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		log.Warn().Err(err).Msg("NATS drain")
 	}
@@ -174,6 +191,17 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		time.Sleep(10 * time.Millisecond)
 	}
 	return nil
+}
+
+// horizonOptions are the dedupe index settings of cfg: the index keeps the longest
+// horizon of any source (at least a minute), and refuses once an event stays out of it for
+// half the duplicate window (at most 30s).
+func horizonOptions(cfg *config.Config) HorizonOptions {
+	return HorizonOptions{
+		Dir:     cfg.DedupeDir(),
+		Horizon: max(cfg.MaxDedupeHorizon(), time.Minute),
+		MaxLag:  min(max(cfg.Streams.DuplicateWindow/2, 500*time.Millisecond), 30*time.Second),
+	}
 }
 
 func shutdownTimeout(cfg *config.Config) time.Duration {
@@ -210,7 +238,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o subjects.Strea
 			return fmt.Errorf("bridge: stream %s: %w", sc.Name, err)
 		}
 	}
-	for _, kc := range []jetstream.KeyValueConfig{subjects.DoneBucket(o, 0), subjects.TasksBucket(o), subjects.DedupeBucket(o)} {
+	for _, kc := range []jetstream.KeyValueConfig{subjects.DoneBucket(o, 0), subjects.TasksBucket(o)} {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := js.CreateKeyValue(cctx, kc)
 		if errors.Is(err, jetstream.ErrBucketExists) {

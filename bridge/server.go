@@ -210,16 +210,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	pctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout)
 	defer cancel()
-	var key string
 	if s.horizon != nil && src.DedupeHorizon > 0 {
-		key = subjects.DedupeKey(src.Name, id)
-		seq, seen, err := s.horizon.Seen(pctx, key)
+		seq, at, seen, err := s.horizon.Seen(id)
 		if err != nil {
 			// Without the horizon a stored delivery could be stored twice: refuse for now.
-			s.reject(ctx, src.Name, fmt.Errorf("%w: dedupe horizon: %w", ErrUnavailable, err))
+			s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
 			return
 		}
-		if seen {
+		if seen && began.Sub(at) < src.DedupeHorizon {
 			sm.count(OutcomeDuplicate)
 			s.answer(ctx, id, seq, true)
 			return
@@ -240,11 +238,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
 		return
 	}
-	if key != "" && !ack.Duplicate {
-		if err := s.horizon.Mark(pctx, key, ack.Sequence, src.DedupeHorizon); err != nil {
-			// Stored all the same; the stream's window still covers a quick retry.
-			s.log.Warn().Err(err).Str("source", src.Name).Str("id", id).Msg("dedupe horizon not recorded")
-		}
+	if s.horizon != nil && !ack.Duplicate {
+		s.horizon.Stored(ack.Sequence)
 	}
 	if ack.Duplicate {
 		sm.count(OutcomeDuplicate)

@@ -42,6 +42,7 @@ func TestClusterBridgesStartTogether(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 3)
 	for range 3 {
+		cfg := ownDedupeDir(t, cfg)
 		go func() { done <- bridge.Run(ctx, cfg, zerolog.Nop(), func(a bridge.Addrs) { ready <- a }) }()
 	}
 	defer func() {

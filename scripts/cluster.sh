@@ -92,6 +92,7 @@ done
 # bridge N HTTP ADMIN starts a bridge on configs/cluster.yaml with its own ports.
 bridge() {
   HOOKBUS_HTTP_LISTEN=127.0.0.1:$2 HOOKBUS_ADMIN_LISTEN=127.0.0.1:$3 HOOKBUS_NATS_URL=$urls \
+    HOOKBUS_DEDUPE_DIR="$work/horizon$1" \
     "$bin/hookbus" serve --config configs/cluster.yaml >"$work/bridge$1.log" 2>&1 &
   bridge_pids+=($!)
 }

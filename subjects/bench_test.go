@@ -46,13 +46,6 @@ func BenchmarkBodyID(b *testing.B) {
 	}
 }
 
-func BenchmarkDedupeKey(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = DedupeKey("github", "github:72d3162e-cc78-11e3-81ab-4c9367dc0958")
-	}
-}
-
 func BenchmarkToken(b *testing.B) {
 	b.Run("clean", func(b *testing.B) {
 		b.ReportAllocs()

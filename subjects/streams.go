@@ -1,8 +1,6 @@
 package subjects
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -121,34 +119,4 @@ func TasksBucket(o StreamOptions) jetstream.KeyValueConfig {
 		Replicas:    o.Replicas,
 		History:     1,
 	}
-}
-
-// BucketDedupe holds the ingress de-duplication horizon: one key per stored delivery,
-// expiring by its own TTL (the source's horizon), long after the stream's duplicate window.
-const BucketDedupe = "hookbus_dedupe"
-
-// DefaultDedupeHorizon covers the longest common provider retry schedule (Stripe: 3 days).
-const DefaultDedupeHorizon = 72 * time.Hour
-
-// DedupeBucket returns the definition of the de-duplication bucket. Keys carry their own TTL,
-// so the bucket needs per-message TTLs (LimitMarkerTTL).
-func DedupeBucket(o StreamOptions) jetstream.KeyValueConfig {
-	if o.Replicas < 1 {
-		o.Replicas = 1
-	}
-	return jetstream.KeyValueConfig{
-		Bucket:         BucketDedupe,
-		Description:    "hookbus: ids of stored deliveries, each kept for its source's dedupe horizon",
-		Storage:        jetstream.FileStorage,
-		Replicas:       o.Replicas,
-		History:        1,
-		LimitMarkerTTL: time.Minute,
-	}
-}
-
-// DedupeKey is the key of an event id in BucketDedupe: "<source>.<hex sha256 of the id, 32
-// characters>", within the key alphabet whatever the id holds.
-func DedupeKey(source, id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return Token(source) + "." + hex.EncodeToString(sum[:16])
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/hookbus/hookbus/bridge/verify"
@@ -148,6 +149,32 @@ type Streams struct {
 	MaxAge time.Duration
 	// DedupeHorizon is the default of every source's DedupeHorizon (default 72h).
 	DedupeHorizon time.Duration
+	// DedupeDir is the directory of the bridge's dedupe index ("": "horizon" under the
+	// embedded store_dir, or under DefaultStoreDir with nats.url). Each bridge process
+	// needs its own; a lost one is rebuilt from the stream.
+	DedupeDir string
+}
+
+// DedupeDir returns the dedupe index directory, with its default applied.
+func (c *Config) DedupeDir() string {
+	if c.Streams.DedupeDir != "" {
+		return c.Streams.DedupeDir
+	}
+	if c.NATS.Embedded != nil && c.NATS.Embedded.StoreDir != "" {
+		return filepath.Join(c.NATS.Embedded.StoreDir, "horizon")
+	}
+	return filepath.Join(DefaultStoreDir, "horizon")
+}
+
+// MaxDedupeHorizon is the longest dedupe horizon of any enabled source (0: none).
+func (c *Config) MaxDedupeHorizon() time.Duration {
+	var h time.Duration
+	for _, s := range c.Sources {
+		if s != nil && s.Disabled == "" {
+			h = max(h, s.DedupeHorizon)
+		}
+	}
+	return h
 }
 
 // Source is one configured sender, reached at POST /webhooks/<Name>.

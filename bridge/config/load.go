@@ -496,6 +496,7 @@ func (p *parser) root(n *yaml.Node) {
 				},
 				"max_age":        p.duration(&c.Streams.MaxAge, nonNegative),
 				"dedupe_horizon": p.duration(&c.Streams.DedupeHorizon, nonNegative),
+				"dedupe_dir":     p.str(&c.Streams.DedupeDir),
 			})
 		},
 		"require_secrets": p.boolean(&c.RequireSecrets),

@@ -1,0 +1,592 @@
+// Package horizon is the bridge's long dedupe memory: an on-disk index from event id to
+// the stream position where the event was stored, kept for at least a configured horizon
+// (days), in bounded process memory.
+//
+// The index lives in a directory of hash tables, one set per time generation. A generation
+// spans horizon/2 of stream time; an entry goes into the generation of the time it was
+// stored, and a generation file is removed as a whole once every entry in it is older than
+// the horizon, so entries are kept between one and one and a half horizons and nothing is
+// ever deleted slot by slot. Each table is an open-addressing (linear probing) array of
+// 32-byte slots read and written with pread/pwrite: its pages live in the OS page cache,
+// not in the process. A table that reaches half full gets a successor twice its size in
+// the same generation (no rehash, no pause); a new generation starts at the size the
+// previous one ended with. A lookup reads one small window per table, newest first.
+//
+// The index is a cache of the stream: whoever fills it records the last stream position it
+// covers (Checkpoint) and, after a crash or with an empty directory, refills it from the
+// stream from there. Writes are idempotent.
+package horizon
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Key is the 128-bit fingerprint of an event id.
+type Key [16]byte
+
+// KeyOf returns the fingerprint of id: the first 16 bytes of its SHA-256, never all zero
+// (the empty slot).
+func KeyOf(id string) Key {
+	sum := sha256.Sum256([]byte(id))
+	var k Key
+	copy(k[:], sum[:16])
+	if k == (Key{}) {
+		k[15] = 1
+	}
+	return k
+}
+
+// Entry is one stored event: its fingerprint, stream sequence and store time.
+type Entry struct {
+	Key  Key
+	Seq  uint64
+	Time time.Time // second precision
+}
+
+// Options tune an Index.
+type Options struct {
+	// Horizon is how long an entry is kept at least. Required.
+	Horizon time.Duration
+	// InitialSlots is the size of the first table of a generation when there is no
+	// previous one to size it by: a power of two, default 1<<16 (2 MiB, sparse on disk).
+	InitialSlots int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Checkpoint says how far the index covers its stream.
+type Checkpoint struct {
+	// Seq is the last stream sequence whose entry is in the index.
+	Seq uint64
+	// Epoch identifies the stream (its creation time, in Unix nanoseconds), so that an
+	// index is not resumed against a stream that was deleted and created again.
+	Epoch int64
+}
+
+var (
+	// ErrCorrupt reports an index file that is not one this package wrote.
+	ErrCorrupt = errors.New("horizon: corrupt index")
+	// ErrLocked reports an index directory another process has open.
+	ErrLocked = errors.New("horizon: index directory in use")
+)
+
+const (
+	slotSize   = 32
+	headerSize = 64
+	window     = 8 // slots read per probe
+	magic      = "HBHRZN01"
+	suffix     = ".hix"
+	ckptName   = "checkpoint"
+)
+
+// Index is the on-disk dedupe index. Lookups may run concurrently with each other and
+// with Add.
+type Index struct {
+	dir     string
+	horizon time.Duration
+	span    int64 // seconds of stream time per generation
+	initial int
+	now     func() time.Time
+
+	mu     sync.RWMutex
+	tables []*table // newest generation first; within one, newest level first
+	ckpt   Checkpoint
+	dirty  bool
+	closed bool
+	lock   *os.File
+	bufs   sync.Pool
+}
+
+// table is one hash table file: generation gen of span seconds, level within it.
+type table struct {
+	f       *os.File
+	path    string
+	span    int64
+	gen     int64
+	level   int
+	mask    uint64 // slots - 1
+	count   uint64
+	counted uint64 // count as written in the header
+	dirty   bool   // written since the last fsync
+}
+
+// end is the first second after every entry this table can hold.
+func (t *table) end() int64 { return (t.gen + 1) * t.span }
+
+// Open opens (creating if needed) the index in dir.
+func Open(dir string, o Options) (*Index, error) {
+	if o.Horizon < 2*time.Second {
+		return nil, fmt.Errorf("horizon: horizon %s is shorter than 2s", o.Horizon)
+	}
+	if o.InitialSlots == 0 {
+		o.InitialSlots = 1 << 16
+	}
+	if o.InitialSlots < window || o.InitialSlots&(o.InitialSlots-1) != 0 {
+		return nil, fmt.Errorf("horizon: initial slots %d: want a power of two ≥ %d", o.InitialSlots, window)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("horizon: %w", err)
+	}
+	ix := &Index{
+		dir:     dir,
+		horizon: o.Horizon,
+		span:    int64((o.Horizon / 2).Seconds()),
+		initial: o.InitialSlots,
+		now:     o.Now,
+	}
+	ix.bufs.New = func() any { return new([window * slotSize]byte) }
+	var err error
+	if ix.lock, err = lock(dir); err != nil {
+		return nil, err
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	if err != nil {
+		ix.closeTables()
+		return nil, err
+	}
+	for _, name := range names {
+		t, err := openTable(name)
+		if err != nil {
+			ix.closeTables()
+			return nil, err
+		}
+		ix.tables = append(ix.tables, t)
+	}
+	ix.sortTables()
+	if err := ix.readCheckpoint(); err != nil {
+		ix.closeTables()
+		return nil, err
+	}
+	if err := ix.expire(); err != nil {
+		ix.closeTables()
+		return nil, err
+	}
+	return ix, nil
+}
+
+// Horizon is the horizon the index keeps entries for.
+func (ix *Index) Horizon() time.Duration { return ix.horizon }
+
+// Checkpoint is the last position recorded with SetCheckpoint (after Open: the last one
+// synced).
+func (ix *Index) Checkpoint() Checkpoint {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.ckpt
+}
+
+// Lookup returns the newest entry of k younger than the horizon, if there is one.
+func (ix *Index) Lookup(k Key) (Entry, bool, error) {
+	buf := ix.bufs.Get().(*[window * slotSize]byte)
+	defer ix.bufs.Put(buf)
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return Entry{}, false, os.ErrClosed
+	}
+	oldest := ix.now().Add(-ix.horizon).Unix()
+	for _, t := range ix.tables {
+		if t.end() <= oldest {
+			continue
+		}
+		_, seq, at, found, err := t.find(k, buf)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		if found && at >= oldest {
+			return Entry{Key: k, Seq: seq, Time: time.Unix(at, 0)}, true, nil
+		}
+	}
+	return Entry{}, false, nil
+}
+
+// Add records entries (already older than the horizon are skipped) and, with them, the
+// stream position they bring the index to. An entry whose key the index holds in the same
+// generation keeps its first sequence.
+func (ix *Index) Add(entries []Entry, ckpt Checkpoint) error {
+	buf := ix.bufs.Get().(*[window * slotSize]byte)
+	defer ix.bufs.Put(buf)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.closed {
+		return os.ErrClosed
+	}
+	if err := ix.expire(); err != nil {
+		return err
+	}
+	oldest := ix.now().Add(-ix.horizon).Unix()
+	for _, e := range entries {
+		at := e.Time.Unix()
+		if at < oldest {
+			continue
+		}
+		if err := ix.insert(e.Key, e.Seq, at, buf); err != nil {
+			return err
+		}
+	}
+	for _, t := range ix.tables {
+		if t.counted != t.count {
+			// The count goes with the entries, so that a killed process reopens with the
+			// right one and never overfills a table.
+			if err := t.writeCount(); err != nil {
+				return err
+			}
+		}
+	}
+	ix.ckpt = ckpt
+	ix.dirty = true
+	return nil
+}
+
+// insert puts one entry into its generation's newest table, unless the generation has it.
+func (ix *Index) insert(k Key, seq uint64, at int64, buf *[window * slotSize]byte) error {
+	gen := at / ix.span
+	var top *table
+	var free uint64 // k's empty slot in top
+	for _, t := range ix.tables {
+		if t.span != ix.span || t.gen != gen {
+			continue
+		}
+		slot, _, _, found, err := t.find(k, buf)
+		if err != nil || found {
+			return err
+		}
+		if top == nil {
+			top, free = t, slot
+		}
+	}
+	if top == nil || top.count+1 > (top.mask+1)/2 {
+		slots := ix.initial
+		level := 0
+		if top != nil {
+			slots, level = int(top.mask+1)*2, top.level+1
+		} else if prev := ix.generationSize(gen - 1); prev > 0 {
+			slots = max(slots, nextPow2(4*prev))
+		}
+		t, err := createTable(ix.dir, ix.span, gen, level, slots)
+		if err != nil {
+			return err
+		}
+		ix.tables = append(ix.tables, t)
+		ix.sortTables()
+		top = t
+		if free, _, _, _, err = t.find(k, buf); err != nil {
+			return err
+		}
+	}
+	return top.put(free, k, seq, at, buf)
+}
+
+// generationSize counts the entries of generation gen of the current span.
+func (ix *Index) generationSize(gen int64) int {
+	n := 0
+	for _, t := range ix.tables {
+		if t.span == ix.span && t.gen == gen {
+			n += int(t.count)
+		}
+	}
+	return n
+}
+
+// Sync makes every entry added so far durable, then the checkpoint: after a crash the
+// checkpoint on disk never claims more than the tables hold.
+func (ix *Index) Sync() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.sync()
+}
+
+func (ix *Index) sync() error {
+	if ix.closed || !ix.dirty {
+		return nil
+	}
+	for _, t := range ix.tables {
+		if !t.dirty {
+			continue
+		}
+		if err := t.f.Sync(); err != nil {
+			return fmt.Errorf("horizon: sync %s: %w", t.path, err)
+		}
+		t.dirty = false
+	}
+	if err := ix.writeCheckpoint(); err != nil {
+		return err
+	}
+	ix.dirty = false
+	return nil
+}
+
+// Close syncs and closes the index.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.closed {
+		return nil
+	}
+	err := ix.sync()
+	ix.closeTables()
+	ix.closed = true
+	return err
+}
+
+// Stats describe the index.
+type Stats struct {
+	Entries int   // live entries (approximately: counts are exact until a crash)
+	Tables  int   // table files
+	Bytes   int64 // apparent size of the table files
+}
+
+// Stats reports the index's size.
+func (ix *Index) Stats() Stats {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var s Stats
+	for _, t := range ix.tables {
+		s.Entries += int(t.count)
+		s.Tables++
+		s.Bytes += headerSize + int64(t.mask+1)*slotSize
+	}
+	return s
+}
+
+// expire removes the tables whose every entry is older than the horizon.
+func (ix *Index) expire() error {
+	oldest := ix.now().Add(-ix.horizon).Unix()
+	kept := ix.tables[:0]
+	var err error
+	for _, t := range ix.tables {
+		if t.end() > oldest {
+			kept = append(kept, t)
+			continue
+		}
+		t.f.Close()
+		if e := os.Remove(t.path); e != nil && err == nil {
+			err = fmt.Errorf("horizon: %w", e)
+		}
+	}
+	clear(ix.tables[len(kept):])
+	ix.tables = kept
+	return err
+}
+
+func (ix *Index) sortTables() {
+	slices.SortFunc(ix.tables, func(a, b *table) int {
+		if c := cmp.Compare(b.end(), a.end()); c != 0 {
+			return c
+		}
+		return b.level - a.level
+	})
+}
+
+// closeTables closes the files and releases the directory.
+func (ix *Index) closeTables() {
+	for _, t := range ix.tables {
+		t.f.Close()
+	}
+	ix.tables = nil
+	ix.lock.Close()
+}
+
+func (ix *Index) readCheckpoint() error {
+	b, err := os.ReadFile(filepath.Join(ix.dir, ckptName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("horizon: %w", err)
+	}
+	if len(b) != 24 || string(b[:8]) != magic {
+		return fmt.Errorf("%w: %s", ErrCorrupt, filepath.Join(ix.dir, ckptName))
+	}
+	ix.ckpt = Checkpoint{Seq: binary.LittleEndian.Uint64(b[8:]), Epoch: int64(binary.LittleEndian.Uint64(b[16:]))}
+	return nil
+}
+
+// writeCheckpoint replaces the checkpoint file atomically and durably.
+func (ix *Index) writeCheckpoint() error {
+	b := make([]byte, 24)
+	copy(b, magic)
+	binary.LittleEndian.PutUint64(b[8:], ix.ckpt.Seq)
+	binary.LittleEndian.PutUint64(b[16:], uint64(ix.ckpt.Epoch))
+	tmp := filepath.Join(ix.dir, ckptName+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("horizon: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(ix.dir, ckptName))
+	}
+	if err == nil {
+		err = syncDir(ix.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("horizon: checkpoint: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// tableName is "<span>-<gen>-<level>.hix".
+func tableName(span, gen int64, level int) string {
+	return strconv.FormatInt(span, 10) + "-" + strconv.FormatInt(gen, 10) + "-" + strconv.Itoa(level) + suffix
+}
+
+func createTable(dir string, span, gen int64, level, slots int) (*table, error) {
+	path := filepath.Join(dir, tableName(span, gen, level))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("horizon: %w", err)
+	}
+	t := &table{f: f, path: path, span: span, gen: gen, level: level, mask: uint64(slots - 1), dirty: true}
+	h := make([]byte, headerSize)
+	copy(h, magic)
+	binary.LittleEndian.PutUint64(h[8:], uint64(span))
+	binary.LittleEndian.PutUint64(h[16:], uint64(gen))
+	binary.LittleEndian.PutUint64(h[24:], uint64(level))
+	binary.LittleEndian.PutUint64(h[32:], uint64(slots))
+	if _, err = f.WriteAt(h, 0); err == nil {
+		err = f.Truncate(headerSize + int64(slots)*slotSize) // sparse: zero slots are empty
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("horizon: create %s: %w", path, err)
+	}
+	return t, nil
+}
+
+func openTable(path string) (*table, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("horizon: %w", err)
+	}
+	h := make([]byte, headerSize)
+	if _, err := f.ReadAt(h, 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: header: %v", ErrCorrupt, path, err)
+	}
+	t := &table{
+		f:     f,
+		path:  path,
+		span:  int64(binary.LittleEndian.Uint64(h[8:])),
+		gen:   int64(binary.LittleEndian.Uint64(h[16:])),
+		level: int(binary.LittleEndian.Uint64(h[24:])),
+		count: binary.LittleEndian.Uint64(h[40:]),
+	}
+	t.counted = t.count
+	slots := binary.LittleEndian.Uint64(h[32:])
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+	case string(h[:8]) != magic, t.span <= 0, slots < window, slots&(slots-1) != 0, slots > 1<<40,
+		st.Size() != headerSize+int64(slots)*slotSize,
+		!strings.HasSuffix(path, string(filepath.Separator)+tableName(t.span, t.gen, t.level)):
+		err = errors.New("bad header")
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	t.mask = slots - 1
+	return t, nil
+}
+
+// find probes for k from its home slot. It returns the slot index where k is or where it
+// would go (the first empty one), and k's sequence and time when found.
+func (t *table) find(k Key, buf *[window * slotSize]byte) (slot, seq uint64, at int64, found bool, err error) {
+	slot = binary.LittleEndian.Uint64(k[:8]) & t.mask
+	for probed := uint64(0); probed <= t.mask; {
+		n := min(window, t.mask+1-slot) // do not read past the end: wrap instead
+		b := buf[:n*slotSize]
+		if _, err := t.f.ReadAt(b, headerSize+int64(slot)*slotSize); err != nil {
+			return 0, 0, 0, false, fmt.Errorf("horizon: read %s: %w", t.path, err)
+		}
+		for i := range n {
+			s := b[i*slotSize : (i+1)*slotSize]
+			if Key(s[:16]) == k {
+				return slot + i, binary.LittleEndian.Uint64(s[16:]), int64(binary.LittleEndian.Uint64(s[24:])), true, nil
+			}
+			if Key(s[:16]) == (Key{}) {
+				return slot + i, 0, 0, false, nil
+			}
+		}
+		probed += n
+		slot = (slot + n) & t.mask
+	}
+	return 0, 0, 0, false, fmt.Errorf("%w: %s: no empty slot", ErrCorrupt, t.path)
+}
+
+// put writes k into slot, the empty one find returned.
+func (t *table) put(slot uint64, k Key, seq uint64, at int64, buf *[window * slotSize]byte) error {
+	s := buf[:slotSize]
+	copy(s, k[:])
+	binary.LittleEndian.PutUint64(s[16:], seq)
+	binary.LittleEndian.PutUint64(s[24:], uint64(at))
+	if _, err := t.f.WriteAt(s, headerSize+int64(slot)*slotSize); err != nil {
+		return fmt.Errorf("horizon: write %s: %w", t.path, err)
+	}
+	t.count++
+	t.dirty = true
+	return nil
+}
+
+func (t *table) writeCount() error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], t.count)
+	if _, err := t.f.WriteAt(b[:], 40); err != nil {
+		return fmt.Errorf("horizon: write %s: %w", t.path, err)
+	}
+	t.counted = t.count
+	return nil
+}
+
+func nextPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// Remove deletes the index in dir (its tables and checkpoint), so that it is rebuilt.
+func Remove(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	if err != nil {
+		return err
+	}
+	for _, name := range append(names, filepath.Join(dir, ckptName)) {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("horizon: %w", err)
+		}
+	}
+	return nil
+}
