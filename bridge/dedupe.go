@@ -26,32 +26,42 @@ type Horizon interface {
 	// Seen returns the stream sequence and store time of the event stored under id, and
 	// whether there is one. An error means the horizon cannot answer now (503).
 	Seen(id string) (seq uint64, at time.Time, ok bool, err error)
-	// Stored tells the horizon the ingress stored a new event at seq.
-	Stored(seq uint64)
+	// Stored tells the horizon the ingress stored a new event id at seq.
+	Stored(id string, seq uint64)
+	// Failed tells the horizon a publish failed: its event may still land in the stream.
+	Failed()
 }
 
 // ErrHorizonBehind reports a horizon that does not yet cover every stored event: catching
 // up at start, or a tail that fell behind.
 var ErrHorizonBehind = errors.New("dedupe horizon catching up with the stream")
 
-// StreamHorizon is the Horizon of a bridge: an on-disk index (package horizon) filled by
-// tailing the webhook stream's headers. Every event any bridge stores reaches every
-// bridge's index in milliseconds, well inside the duplicate window, so bridges sharing one
-// NATS dedupe against each other without a round trip per request; a stored event is
-// indexed whoever stored it, and nothing that was not stored ever is.
+// StreamHorizon is the Horizon of a bridge: an on-disk index (package horizon) of the ids
+// in the webhook stream. The ingress adds each event it stores as soon as JetStream
+// acknowledged it, so a lookup costs no round trip; at start the index catches up with the
+// stream by reading its headers from where it left off (or from one horizon ago, for a new
+// or unreadable index). With Follow it keeps reading them, so that the events other
+// bridges store reach this bridge's index within milliseconds, well inside the duplicate
+// window that covers the meantime. Without Follow, a publish that failed (its event may
+// still land: the client resends it after a reconnect) makes the index read the stream
+// again from a little before the failure, once NATS answers, and Seen refuses meanwhile.
+// Nothing that was not stored is ever indexed.
 type StreamHorizon struct {
 	ix     *horizon.Index
 	js     jetstream.JetStream
 	log    zerolog.Logger
 	maxLag time.Duration
+	follow bool
+	epoch  int64
 
-	indexed  atomic.Uint64 // the last stream sequence in the index
-	target   atomic.Uint64 // the stream's last sequence at start: ready once indexed
+	position atomic.Uint64 // the last stream sequence a tail read
+	tailTime atomic.Int64  // its store time, Unix nanoseconds
+	target   atomic.Uint64 // the stream's last sequence when reading began: ready once read
 	ready    atomic.Bool
 	stored   atomic.Uint64 // the last sequence this bridge stored
 	lagging  atomic.Pointer[error]
-	broken   atomic.Pointer[error] // the tail stopped
-	entries  chan horizon.Entry
+	broken   atomic.Pointer[error]
+	reread   chan time.Time // without Follow: read again from this time
 	done     chan struct{}
 	stopped  sync.WaitGroup
 	close    sync.Once
@@ -62,14 +72,25 @@ type StreamHorizon struct {
 type HorizonOptions struct {
 	Dir     string        // index directory
 	Horizon time.Duration // the longest horizon of any source
-	// MaxLag is how long an event this bridge stored may stay out of the index before
-	// Seen refuses (default 30s; keep it under the duplicate window).
+	// Follow keeps reading the stream after catching up, for the events other bridges
+	// store (bridges sharing a NATS cluster). Without it the index learns only this
+	// bridge's events once caught up: the embedded server, where this bridge is the only
+	// one storing webhooks.
+	Follow bool
+	// MaxLag is, with Follow, how long an event this bridge stored may stay unread by the
+	// tail before Seen refuses: the tail is stalled (default 30s; keep it under the
+	// duplicate window).
 	MaxLag time.Duration
 }
 
-// OpenHorizon opens the index in o.Dir and starts tailing the webhook stream from where
-// the index left it (or, for a new or unreadable index, from o.Horizon ago). Seen answers
-// ErrHorizonBehind until the index has caught up with the stream as it was at start.
+// resumeMargin is how far before its checkpoint, or before a failed publish, the index
+// reads the stream again: for events acknowledged just before and added just after, and
+// for a publish that lands after its request gave up.
+const resumeMargin = time.Minute
+
+// OpenHorizon opens the index in o.Dir and starts reading the webhook stream into it from
+// where it left off. Seen answers ErrHorizonBehind until the index has caught up with the
+// stream as it was at start.
 func OpenHorizon(ctx context.Context, js jetstream.JetStream, o HorizonOptions, log zerolog.Logger) (*StreamHorizon, error) {
 	if o.MaxLag <= 0 {
 		o.MaxLag = 30 * time.Second
@@ -84,53 +105,82 @@ func OpenHorizon(ctx context.Context, js jetstream.JetStream, o HorizonOptions, 
 	if err != nil {
 		return nil, fmt.Errorf("bridge: dedupe index: %w", err)
 	}
-	h := &StreamHorizon{
-		ix:      ix,
-		js:      js,
-		log:     log,
-		maxLag:  o.MaxLag,
-		entries: make(chan horizon.Entry, 4096),
-		done:    make(chan struct{}),
-	}
 	stream, err := js.Stream(ctx, subjects.StreamWebhooks)
 	if err != nil {
 		ix.Close()
 		return nil, fmt.Errorf("bridge: dedupe index: %w", err)
 	}
 	info := stream.CachedInfo()
-	epoch := info.Created.UnixNano()
-	cfg := jetstream.OrderedConsumerConfig{HeadersOnly: true, NamePrefix: "hookbus_horizon_" + nuid.Next() + "_"}
-	ck := ix.Checkpoint()
-	if ck.Epoch == epoch && ck.Seq > 0 {
-		h.indexed.Store(ck.Seq)
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, ck.Seq+1
-	} else {
-		start := time.Now().Add(-o.Horizon)
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	h := &StreamHorizon{
+		ix:     ix,
+		js:     js,
+		log:    log,
+		maxLag: o.MaxLag,
+		follow: o.Follow,
+		epoch:  info.Created.UnixNano(),
+		reread: make(chan time.Time, 1),
+		done:   make(chan struct{}),
 	}
-	h.target.Store(info.State.LastSeq)
-	h.ready.Store(h.indexed.Load() >= info.State.LastSeq)
-	log.Info().Str("dir", o.Dir).Uint64("from", h.indexed.Load()).Uint64("to", info.State.LastSeq).
+	from := time.Now().Add(-o.Horizon)
+	if ck := ix.Checkpoint(); ck.Epoch == h.epoch && ck.Time.After(from) {
+		from = ck.Time.Add(-resumeMargin)
+	}
+	h.tailTime.Store(from.UnixNano())
+	log.Info().Str("dir", o.Dir).Time("from", from).Uint64("to", info.State.LastSeq).Bool("follow", o.Follow).
 		Int("entries", ix.Stats().Entries).Msg("dedupe index opened")
-
-	cons, err := js.OrderedConsumer(ctx, subjects.StreamWebhooks, cfg)
-	if err == nil {
-		var cc jetstream.ConsumeContext
-		cc, err = cons.Consume(h.receive, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			log.Debug().Err(err).Msg("dedupe index tail")
-		}))
-		if err == nil {
-			h.stopped.Go(func() { h.write(epoch, cc) })
-			h.stopped.Go(h.watch)
-			return h, nil
-		}
+	t, err := h.read(ctx, from, &info.State)
+	if err != nil {
+		ix.Close()
+		return nil, err
 	}
-	ix.Close()
-	return nil, fmt.Errorf("bridge: dedupe index: tail %s: %w", subjects.StreamWebhooks, err)
+	h.stopped.Go(h.syncLoop)
+	if t != nil {
+		h.stopped.Go(func() { h.write(t) })
+	}
+	if o.Follow {
+		h.stopped.Go(h.watch)
+	} else {
+		h.stopped.Go(h.rereadLoop)
+	}
+	return h, nil
 }
 
-// receive runs for each stored event, in stream order.
-func (h *StreamHorizon) receive(m jetstream.Msg) {
+// tail reads the stream's headers into the index.
+type tail struct {
+	cc      jetstream.ConsumeContext
+	entries chan horizon.Entry
+	done    chan struct{} // write returned
+}
+
+// read starts a tail from time from up to the stream's last sequence in state, or returns
+// nil (and marks the index ready) when there is nothing to read and no Follow.
+func (h *StreamHorizon) read(ctx context.Context, from time.Time, state *jetstream.StreamState) (*tail, error) {
+	h.target.Store(state.LastSeq)
+	caughtUp := state.Msgs == 0 || state.LastTime.Before(from)
+	h.ready.Store(caughtUp)
+	if caughtUp && !h.follow {
+		return nil, nil
+	}
+	t := &tail{entries: make(chan horizon.Entry, 4096), done: make(chan struct{})}
+	cons, err := h.js.OrderedConsumer(ctx, subjects.StreamWebhooks, jetstream.OrderedConsumerConfig{
+		HeadersOnly:   true,
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &from,
+		NamePrefix:    "hookbus_horizon_" + nuid.Next() + "_",
+	})
+	if err == nil {
+		t.cc, err = cons.Consume(func(m jetstream.Msg) { t.receive(m) }, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			h.log.Debug().Err(err).Msg("dedupe index tail")
+		}))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bridge: dedupe index: read %s: %w", subjects.StreamWebhooks, err)
+	}
+	return t, nil
+}
+
+// receive runs for each stored event the tail reads, in stream order.
+func (t *tail) receive(m jetstream.Msg) {
 	md, err := m.Metadata()
 	if err != nil {
 		return
@@ -140,62 +190,139 @@ func (h *StreamHorizon) receive(m jetstream.Msg) {
 		e.Key = horizon.KeyOf(id)
 	}
 	select {
-	case h.entries <- e:
-	case <-h.done:
+	case t.entries <- e:
+	case <-t.done:
 	}
 }
 
-// write adds what the tail received to the index, in batches, and syncs it now and then.
-func (h *StreamHorizon) write(epoch int64, cc jetstream.ConsumeContext) {
-	defer cc.Stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+// write adds what t reads to the index, in batches, until Close; without Follow, until
+// caught up.
+func (h *StreamHorizon) write(t *tail) {
+	defer t.cc.Stop()
+	defer close(t.done)
 	batch := make([]horizon.Entry, 0, 512)
 	for {
 		select {
 		case <-h.done:
 			return
-		case <-tick.C:
-			if err := h.ix.Sync(); err != nil {
-				h.fail(err)
-				return
-			}
-			continue
-		case e := <-h.entries:
+		case e := <-t.entries:
 			batch = append(batch[:0], e)
 		}
 	more:
 		for len(batch) < cap(batch) {
 			select {
-			case e := <-h.entries:
+			case e := <-t.entries:
 				batch = append(batch, e)
 			default:
 				break more
 			}
 		}
-		last := batch[len(batch)-1].Seq
+		last := batch[len(batch)-1]
 		keyed := batch[:0]
 		for _, e := range batch {
 			if e.Key != (horizon.Key{}) {
 				keyed = append(keyed, e)
 			}
 		}
-		if err := h.ix.Add(keyed, horizon.Checkpoint{Seq: last, Epoch: epoch}); err != nil {
+		if err := h.ix.Add(keyed...); err != nil {
 			h.fail(err)
 			return
 		}
-		h.indexed.Store(last)
-		if !h.ready.Load() && last >= h.target.Load() {
+		h.tailTime.Store(last.Time.UnixNano())
+		h.position.Store(last.Seq)
+		if !h.ready.Load() && last.Seq >= h.target.Load() && len(h.reread) == 0 {
 			h.ready.Store(true)
-			h.log.Info().Uint64("seq", last).Msg("dedupe index caught up")
+			h.log.Info().Uint64("seq", last.Seq).Msg("dedupe index caught up")
+			if !h.follow {
+				return
+			}
 		}
 	}
 }
 
+// Failed implements Horizon. Without Follow it has the index read the stream again from
+// a little before now, once NATS answers; Seen refuses until then.
+func (h *StreamHorizon) Failed() {
+	if h.follow {
+		return // the tail reads the event if it lands
+	}
+	h.ready.Store(false)
+	select {
+	case h.reread <- time.Now().Add(-resumeMargin):
+	default: // one pending already, from earlier
+	}
+}
+
+// rereadLoop serves Failed: it waits until the stream answers, then reads it from the
+// earliest time asked, and again while new failures come in.
+func (h *StreamHorizon) rereadLoop() {
+	for {
+		var from time.Time
+		select {
+		case <-h.done:
+			return
+		case from = <-h.reread:
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			stream, err := h.js.Stream(ctx, subjects.StreamWebhooks)
+			var t *tail
+			if err == nil {
+				state := stream.CachedInfo().State
+				t, err = h.read(ctx, from, &state)
+			}
+			cancel()
+			if err == nil {
+				if t != nil {
+					h.write(t)
+				}
+				break
+			}
+			select {
+			case <-h.done:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		h.log.Info().Time("from", from).Bool("ready", h.ready.Load()).Msg("dedupe index read the stream again after a failed publish")
+	}
+}
+
+// syncLoop makes the index durable every second, with a checkpoint of when it was
+// complete: the store time of the last event the tail read while it reads (catching up,
+// or following other bridges), the time of the sync once caught up without Follow.
+func (h *StreamHorizon) syncLoop() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-tick.C:
+			if err := h.checkpoint(); err != nil {
+				h.fail(err)
+				return
+			}
+		}
+	}
+}
+
+func (h *StreamHorizon) checkpoint() error {
+	complete := time.Unix(0, h.tailTime.Load())
+	if h.ready.Load() && !h.follow {
+		complete = time.Now()
+	}
+	if h.broken.Load() == nil {
+		h.ix.SetCheckpoint(horizon.Checkpoint{Seq: h.position.Load(), Time: complete, Epoch: h.epoch})
+	}
+	return h.ix.Sync()
+}
+
 func (h *StreamHorizon) fail(err error) {
 	err = fmt.Errorf("dedupe index: %w", err)
-	h.broken.Store(&err)
-	h.log.Error().Err(err).Msg("dedupe index stopped; answering 503 until restarted")
+	if h.broken.CompareAndSwap(nil, &err) {
+		h.log.Error().Err(err).Msg("dedupe index stopped; answering 503 until restarted")
+	}
 }
 
 // Seen implements Horizon.
@@ -207,9 +334,12 @@ func (h *StreamHorizon) Seen(id string) (uint64, time.Time, bool, error) {
 	return e.Seq, e.Time, ok, err
 }
 
-// Stored implements Horizon.
-func (h *StreamHorizon) Stored(seq uint64) {
-	for {
+// Stored implements Horizon: the event goes into the index at once.
+func (h *StreamHorizon) Stored(id string, seq uint64) {
+	if err := h.ix.Add(horizon.Entry{Key: horizon.KeyOf(id), Seq: seq, Time: time.Now()}); err != nil {
+		h.fail(err) // a later retry might not be found: refuse from now on
+	}
+	for h.follow {
 		old := h.stored.Load()
 		if seq <= old || h.stored.CompareAndSwap(old, seq) {
 			return
@@ -217,9 +347,9 @@ func (h *StreamHorizon) Stored(seq uint64) {
 	}
 }
 
-// watch notices a tail that falls behind: every quarter second it notes the last sequence
-// this bridge stored, and once a noted sequence stays out of the index for MaxLag, Seen
-// refuses until the index has it.
+// watch notices a stalled tail (with Follow): every quarter second it notes the last
+// sequence this bridge stored, and once the tail has not read a noted sequence for MaxLag,
+// Seen refuses until it has: events of other bridges may be missing from the index.
 func (h *StreamHorizon) watch() {
 	type mark struct {
 		seq uint64
@@ -233,7 +363,7 @@ func (h *StreamHorizon) watch() {
 		case <-h.done:
 			return
 		case now := <-tick.C:
-			indexed := h.indexed.Load()
+			indexed := h.position.Load()
 			if s := h.stored.Load(); s > indexed && (len(marks) == 0 || marks[len(marks)-1].seq < s) {
 				marks = append(marks, mark{s, now})
 			}
@@ -243,7 +373,7 @@ func (h *StreamHorizon) watch() {
 			}
 			marks = append(marks[:0], marks[n:]...)
 			if len(marks) > 0 && now.Sub(marks[0].at) > h.maxLag {
-				err := fmt.Errorf("%w: event %d stored %s ago is not indexed yet", ErrHorizonBehind, marks[0].seq, now.Sub(marks[0].at).Round(time.Second))
+				err := fmt.Errorf("%w: event %d stored %s ago is not read yet", ErrHorizonBehind, marks[0].seq, now.Sub(marks[0].at).Round(time.Second))
 				if h.lagging.Swap(&err) == nil {
 					h.log.Error().Err(err).Msg("dedupe index behind; answering 503")
 				}
@@ -254,14 +384,14 @@ func (h *StreamHorizon) watch() {
 	}
 }
 
-// Err says why Seen cannot answer now, or nil: the index is still catching up, the tail
-// stopped, or an event this bridge stored has stayed out of the index for MaxLag.
+// Err says why Seen cannot answer now, or nil: the index is still catching up, cannot be
+// written, or (with Follow) its tail stalled.
 func (h *StreamHorizon) Err() error {
 	if p := h.broken.Load(); p != nil {
 		return *p
 	}
 	if !h.ready.Load() {
-		return fmt.Errorf("%w (at %d of %d)", ErrHorizonBehind, h.indexed.Load(), h.target.Load())
+		return fmt.Errorf("%w (at %d of %d)", ErrHorizonBehind, h.position.Load(), h.target.Load())
 	}
 	if p := h.lagging.Load(); p != nil {
 		return *p
@@ -269,15 +399,20 @@ func (h *StreamHorizon) Err() error {
 	return nil
 }
 
-// Stats reports the index's size and position.
-func (h *StreamHorizon) Stats() (horizon.Stats, uint64) { return h.ix.Stats(), h.indexed.Load() }
+// Stats reports the index's size and the last stream sequence its tail read.
+func (h *StreamHorizon) Stats() (horizon.Stats, uint64) { return h.ix.Stats(), h.position.Load() }
 
-// Close stops the tail and closes the index, synced. It may be called more than once.
+// Close stops the tail and closes the index with a last checkpoint. It may be called more
+// than once.
 func (h *StreamHorizon) Close() error {
 	h.close.Do(func() {
 		close(h.done)
 		h.stopped.Wait()
-		h.closeErr = h.ix.Close()
+		err := h.checkpoint()
+		if cerr := h.ix.Close(); err == nil {
+			err = cerr
+		}
+		h.closeErr = err
 	})
 	return h.closeErr
 }

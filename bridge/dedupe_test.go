@@ -47,6 +47,75 @@ func (p *failingPublisher) PublishMsg(ctx context.Context, m *nats.Msg, o ...jet
 	return p.Publisher.PublishMsg(ctx, m, o...)
 }
 
+// landingPublisher stores every event but answers the first n publishes with an error,
+// as a publish whose acknowledgement was lost: the event lands, the request gets 503.
+type landingPublisher struct {
+	bridge.Publisher
+	fail atomic.Int32
+}
+
+func (p *landingPublisher) PublishMsg(ctx context.Context, m *nats.Msg, o ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ack, err := p.Publisher.PublishMsg(ctx, m, o...)
+	if p.fail.Add(-1) >= 0 {
+		return nil, errors.New("nats: timeout")
+	}
+	return ack, err
+}
+
+// TestLateLandingIsDuplicate: a request answered 503 whose event was stored all the same;
+// the provider's retry after the duplicate window is a duplicate of it, not a second
+// event, with the index following the stream and without (it reads the stream again after
+// a failed publish).
+func TestLateLandingIsDuplicate(t *testing.T) {
+	for _, follow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("follow=%v", follow), func(t *testing.T) {
+			ns := embeddedtest.Start(t)
+			nc, err := nats.Connect(ns.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{DuplicateWindow: time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			h := openHorizonWith(t, js, bridge.HorizonOptions{Dir: t.TempDir(), Horizon: time.Hour, Follow: follow})
+			pub := &landingPublisher{Publisher: js}
+			pub.fail.Store(1)
+			srv, err := bridge.New(loadConfig(t, horizonConfig, nil), pub, zerolog.Nop(), bridge.WithHorizon(h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, _ := net.Listen("tcp", "127.0.0.1:0")
+			go srv.Serve(ln)
+			defer srv.Shutdown(context.Background())
+			body := issuesBody("late landing")
+			hdr := githubHeaders("landed-1", "issues", body, githubSecret)
+			if a := post(t, ln.Addr().String(), "/webhooks/github", body, hdr); a.status != 503 {
+				t.Fatalf("first: %d %s, want 503", a.status, a.body)
+			}
+			time.Sleep(1500 * time.Millisecond) // past the stream's window
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				a := post(t, ln.Addr().String(), "/webhooks/github", body, hdr)
+				if a.status == 200 {
+					if !a.result.Duplicate || a.result.Seq != 1 {
+						t.Fatalf("retry: %s, want a duplicate of seq 1", a.body)
+					}
+					break
+				}
+				if a.status != 503 || time.Now().After(deadline) {
+					t.Fatalf("retry: %d %s", a.status, a.body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := len(stored(t, js, "webhooks.>")); n != 1 {
+				t.Fatalf("stored %d times", n)
+			}
+		})
+	}
+}
+
 // bridges starts n ingress servers sharing one JetStream, each on its own connection, as n
 // bridge processes behind a load balancer would.
 func bridges(t *testing.T, n int, wrap func(bridge.Publisher) bridge.Publisher) ([]string, jetstream.JetStream) {
@@ -85,10 +154,16 @@ func bridges(t *testing.T, n int, wrap func(bridge.Publisher) bridge.Publisher) 
 	return addrs, js0
 }
 
-// openHorizon opens a dedupe index in dir and waits until it has caught up.
+// openHorizon opens a dedupe index in dir that follows the stream (several bridges share
+// it) and waits until it has caught up.
 func openHorizon(t testing.TB, js jetstream.JetStream, dir string) *bridge.StreamHorizon {
 	t.Helper()
-	h, err := bridge.OpenHorizon(context.Background(), js, bridge.HorizonOptions{Dir: dir, Horizon: 72 * time.Hour}, zerolog.Nop())
+	return openHorizonWith(t, js, bridge.HorizonOptions{Dir: dir, Horizon: 72 * time.Hour, Follow: true})
+}
+
+func openHorizonWith(t testing.TB, js jetstream.JetStream, o bridge.HorizonOptions) *bridge.StreamHorizon {
+	t.Helper()
+	h, err := bridge.OpenHorizon(context.Background(), js, o, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,36 +292,51 @@ func mustSee(t *testing.T, h *bridge.StreamHorizon, ids []string) {
 }
 
 // TestHorizonSurvivesRestart: a bridge that stops and starts again resumes its index from
-// its checkpoint, picking up what other bridges stored meanwhile; a bridge with an empty,
-// lost or corrupt index directory rebuilds it from the stream before it answers.
+// its checkpoint, picking up what was stored meanwhile; a bridge with an empty, lost or
+// corrupt index directory rebuilds it from the stream before it answers. With Follow and
+// without.
 func TestHorizonSurvivesRestart(t *testing.T) {
-	addrs, js := bridges(t, 1, nil)
-	dir := t.TempDir()
-	h := openHorizon(t, js, dir)
-	before := storeThree(t, addrs[0], "before")
-	waitIndexed(t, h, js)
-	if err := h.Close(); err != nil {
-		t.Fatal(err)
-	}
-	during := storeThree(t, addrs[0], "during") // stored while this index was closed
+	for _, follow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("follow=%v", follow), func(t *testing.T) {
+			addrs, js := bridges(t, 1, nil)
+			dir := t.TempDir()
+			reopen := func(dir string) *bridge.StreamHorizon {
+				return openHorizonWith(t, js, bridge.HorizonOptions{Dir: dir, Horizon: 72 * time.Hour, Follow: follow})
+			}
+			h := reopen(dir)
+			before := storeThree(t, addrs[0], "before") // through another bridge
+			if follow {
+				waitIndexed(t, h, js)
+			} else {
+				for _, id := range before { // as the ingress of this bridge would
+					h.Stored(id, 0)
+				}
+			}
+			mustSee(t, h, before)
+			if err := h.Close(); err != nil {
+				t.Fatal(err)
+			}
+			during := storeThree(t, addrs[0], "during") // stored while this index was closed
 
-	h = openHorizon(t, js, dir)
-	mustSee(t, h, append(before, during...))
-	if _, at, _, _ := h.Seen(before[0]); time.Since(at) > time.Minute {
-		t.Fatalf("store time %s", at)
-	}
-	h.Close()
+			h = reopen(dir)
+			mustSee(t, h, append(before, during...))
+			if _, at, _, _ := h.Seen(during[0]); time.Since(at) > time.Minute {
+				t.Fatalf("store time %s", at)
+			}
+			h.Close()
 
-	mustSee(t, openHorizon(t, js, t.TempDir()), append(before, during...))
+			mustSee(t, reopen(t.TempDir()), append(before, during...))
 
-	names, _ := filepath.Glob(filepath.Join(dir, "*.hix"))
-	if len(names) == 0 {
-		t.Fatal("no index tables written")
+			names, _ := filepath.Glob(filepath.Join(dir, "*.hix"))
+			if len(names) == 0 {
+				t.Fatal("no index tables written")
+			}
+			if err := os.WriteFile(names[0], []byte("garbage"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			mustSee(t, reopen(dir), append(before, during...))
+		})
 	}
-	if err := os.WriteFile(names[0], []byte("garbage"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	mustSee(t, openHorizon(t, js, dir), append(before, during...))
 }
 
 // waitIndexed waits until h has indexed everything in the webhook stream.
@@ -269,8 +359,8 @@ func waitIndexed(t *testing.T, h *bridge.StreamHorizon, js jetstream.JetStream) 
 	}
 }
 
-// TestHorizonBehindRefuses: once an event this bridge stored stays out of the index for
-// MaxLag (the tail stalled), the ingress answers 503 rather than risk storing a retry
+// TestHorizonBehindRefuses: once the tail has not read an event this bridge stored for
+// MaxLag (the tail stalled: other bridges' events may be missing), the ingress answers 503 rather than risk storing a retry
 // twice; a second bridge cannot open the same index directory.
 func TestHorizonBehindRefuses(t *testing.T) {
 	ns := embeddedtest.Start(t)
@@ -284,7 +374,7 @@ func TestHorizonBehindRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	h, err := bridge.OpenHorizon(context.Background(), js, bridge.HorizonOptions{Dir: dir, Horizon: time.Hour, MaxLag: 200 * time.Millisecond}, zerolog.Nop())
+	h, err := bridge.OpenHorizon(context.Background(), js, bridge.HorizonOptions{Dir: dir, Horizon: time.Hour, Follow: true, MaxLag: 200 * time.Millisecond}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +394,7 @@ func TestHorizonBehindRefuses(t *testing.T) {
 	if a := post(t, ln.Addr().String(), "/webhooks/github", body, githubHeaders("lag-1", "issues", body, githubSecret)); a.status != 200 {
 		t.Fatalf("before: %d %s", a.status, a.body)
 	}
-	h.Stored(1 << 40) // a sequence the tail will not reach
+	h.Stored("github:never", 1<<40) // a sequence the tail will not reach
 	deadline := time.Now().Add(5 * time.Second)
 	for !errors.Is(h.Err(), bridge.ErrHorizonBehind) {
 		if time.Now().After(deadline) {

@@ -97,11 +97,7 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 	if err != nil {
 		return fmt.Errorf("bridge: jetstream: %w", err)
 	}
-	so := subjects.StreamOptions{
-		Replicas:        cfg.Streams.Replicas,
-		DuplicateWindow: cfg.Streams.DuplicateWindow,
-		MaxAge:          cfg.Streams.MaxAge,
-	}
+	so := cfg.StreamOptions()
 	var hz *StreamHorizon
 	for {
 		err := EnsureStreams(ctx, js, so)
@@ -194,13 +190,15 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 }
 
 // horizonOptions are the dedupe index settings of cfg: the index keeps the longest
-// horizon of any source (at least a minute), and refuses once an event stays out of it for
-// half the duplicate window (at most 30s).
+// horizon of any source (at least a minute); on an existing NATS it follows the stream for
+// other bridges' events and refuses once its tail stalls for half the duplicate window
+// (at most 30s).
 func horizonOptions(cfg *config.Config) HorizonOptions {
 	return HorizonOptions{
 		Dir:     cfg.DedupeDir(),
+		Follow:  cfg.NATS.Embedded == nil, // on a cluster, other bridges store events too
 		Horizon: max(cfg.MaxDedupeHorizon(), time.Minute),
-		MaxLag:  min(max(cfg.Streams.DuplicateWindow/2, 500*time.Millisecond), 30*time.Second),
+		MaxLag:  min(max(cfg.StreamOptions().WebhookWindow/2, 500*time.Millisecond), 30*time.Second),
 	}
 }
 

@@ -234,12 +234,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		sm.publish.Observe(time.Since(began).Seconds())
 	}
 	if err != nil {
+		if s.horizon != nil {
+			s.horizon.Failed()
+		}
 		s.log.Warn().Err(err).Str("source", src.Name).Str("id", id).Msg("event not stored")
 		s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
 		return
 	}
 	if s.horizon != nil && !ack.Duplicate {
-		s.horizon.Stored(ack.Sequence)
+		s.horizon.Stored(id, ack.Sequence)
 	}
 	if ack.Duplicate {
 		sm.count(OutcomeDuplicate)

@@ -22,7 +22,12 @@ const DefaultDuplicateWindow = 2 * time.Minute
 type StreamOptions struct {
 	Replicas        int
 	DuplicateWindow time.Duration
-	MaxAge          time.Duration
+	// WebhookWindow is the duplicate window of WEBHOOKS alone (default DuplicateWindow).
+	// A bridge with a dedupe horizon needs only a short one: the window then covers copies
+	// arriving at once, the horizon everything later, and the stream holds every id of
+	// its window in memory.
+	WebhookWindow time.Duration
+	MaxAge        time.Duration
 }
 
 // Streams returns the definitions of the hookbus streams, ingress first.
@@ -33,7 +38,14 @@ func Streams(o StreamOptions) []jetstream.StreamConfig {
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = DefaultDuplicateWindow
 	}
+	if o.WebhookWindow <= 0 {
+		o.WebhookWindow = o.DuplicateWindow
+	}
 	mk := func(name, root, desc string) jetstream.StreamConfig {
+		window := o.DuplicateWindow
+		if name == StreamWebhooks {
+			window = o.WebhookWindow
+		}
 		return jetstream.StreamConfig{
 			Name:        name,
 			Description: desc,
@@ -41,7 +53,7 @@ func Streams(o StreamOptions) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    o.Replicas,
-			Duplicates:  o.DuplicateWindow,
+			Duplicates:  window,
 			MaxAge:      o.MaxAge,
 			Discard:     jetstream.DiscardOld,
 		}

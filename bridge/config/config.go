@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/hookbus/hookbus/subjects"
 	"path/filepath"
 	"time"
 
@@ -145,6 +146,12 @@ type Streams struct {
 	// DuplicateWindow is how long the stream itself remembers a message id (default 2m, at
 	// least 1s, at most MaxAge when MaxAge is set).
 	DuplicateWindow time.Duration
+	// WebhookWindow is the duplicate window of the WEBHOOKS stream while a dedupe horizon
+	// is on (default 15s, at least 1s): copies arriving at once are dropped by the stream,
+	// later ones by the horizon. Every id in the window is held in server memory (~130
+	// bytes each), so it is kept short. Without any horizon, WEBHOOKS uses
+	// DuplicateWindow.
+	WebhookWindow time.Duration
 	// MaxAge drops events older than this; 0 (default) keeps them for ever.
 	MaxAge time.Duration
 	// DedupeHorizon is the default of every source's DedupeHorizon (default 72h).
@@ -164,6 +171,20 @@ func (c *Config) DedupeDir() string {
 		return filepath.Join(c.NATS.Embedded.StoreDir, "horizon")
 	}
 	return filepath.Join(DefaultStoreDir, "horizon")
+}
+
+// StreamOptions are the stream settings of c: WEBHOOKS gets the short WebhookWindow only
+// while some source has a dedupe horizon.
+func (c *Config) StreamOptions() subjects.StreamOptions {
+	o := subjects.StreamOptions{
+		Replicas:        c.Streams.Replicas,
+		DuplicateWindow: c.Streams.DuplicateWindow,
+		MaxAge:          c.Streams.MaxAge,
+	}
+	if c.MaxDedupeHorizon() > 0 {
+		o.WebhookWindow = c.Streams.WebhookWindow
+	}
+	return o
 }
 
 // MaxDedupeHorizon is the longest dedupe horizon of any enabled source (0: none).
@@ -225,6 +246,7 @@ const (
 	DefaultMaxBody         = 1 << 20 // http.max_body: 1MiB
 	DefaultPublishTimeout  = 5 * time.Second
 	DefaultDuplicateWindow = 2 * time.Minute
+	DefaultWebhookWindow   = 15 * time.Second
 	DefaultDedupeHorizon   = 72 * time.Hour // Stripe retries for up to three days
 	// MaxBodyLimit is the largest max_body accepted: 64MiB.
 	MaxBodyLimit = 64 << 20
@@ -248,6 +270,7 @@ func defaults() *Config {
 		Streams: Streams{
 			Replicas:        1,
 			DuplicateWindow: DefaultDuplicateWindow,
+			WebhookWindow:   DefaultWebhookWindow,
 			DedupeHorizon:   DefaultDedupeHorizon,
 		},
 	}

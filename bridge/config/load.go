@@ -494,6 +494,7 @@ func (p *parser) root(n *yaml.Node) {
 					windowNode = deref(v)
 					p.duration(&c.Streams.DuplicateWindow, atLeastSecond)(v, path)
 				},
+				"webhook_window": p.duration(&c.Streams.WebhookWindow, atLeastSecond),
 				"max_age":        p.duration(&c.Streams.MaxAge, nonNegative),
 				"dedupe_horizon": p.duration(&c.Streams.DedupeHorizon, nonNegative),
 				"dedupe_dir":     p.str(&c.Streams.DedupeDir),

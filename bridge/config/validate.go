@@ -77,7 +77,11 @@ func (c *Config) Validate() error {
 		v.check("streams.replicas", msgEmbeddedReplicas)
 	}
 	v.duration("streams.duplicate_window", s.DuplicateWindow, atLeastSecond)
+	v.duration("streams.webhook_window", s.WebhookWindow, atLeastSecond)
 	v.duration("streams.max_age", s.MaxAge, nonNegative)
+	if s.MaxAge > 0 && s.WebhookWindow > s.MaxAge {
+		v.check("streams.webhook_window", fmt.Sprintf(msgWindowOverAge, s.WebhookWindow.String(), s.MaxAge))
+	}
 	if s.MaxAge > 0 && s.DuplicateWindow > s.MaxAge {
 		v.check("streams.duplicate_window", fmt.Sprintf(msgWindowOverAge, s.DuplicateWindow.String(), s.MaxAge))
 	}

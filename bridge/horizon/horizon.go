@@ -67,8 +67,10 @@ type Options struct {
 
 // Checkpoint says how far the index covers its stream.
 type Checkpoint struct {
-	// Seq is the last stream sequence whose entry is in the index.
+	// Seq is the last stream sequence whose entry is known to be in the index.
 	Seq uint64
+	// Time is when the index was complete: every event stored before it is in the index.
+	Time time.Time
 	// Epoch identifies the stream (its creation time, in Unix nanoseconds), so that an
 	// index is not resumed against a stream that was deleted and created again.
 	Epoch int64
@@ -214,10 +216,18 @@ func (ix *Index) Lookup(k Key) (Entry, bool, error) {
 	return Entry{}, false, nil
 }
 
-// Add records entries (already older than the horizon are skipped) and, with them, the
-// stream position they bring the index to. An entry whose key the index holds in the same
-// generation keeps its first sequence.
-func (ix *Index) Add(entries []Entry, ckpt Checkpoint) error {
+// SetCheckpoint records how far the index covers its stream; the next Sync makes it
+// durable, after the entries added before it.
+func (ix *Index) SetCheckpoint(ckpt Checkpoint) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.ckpt = ckpt
+	ix.dirty = true
+}
+
+// Add records entries (already older than the horizon are skipped). An entry whose key the
+// index holds in the same generation keeps its first sequence.
+func (ix *Index) Add(entries ...Entry) error {
 	buf := ix.bufs.Get().(*[window * slotSize]byte)
 	defer ix.bufs.Put(buf)
 	ix.mu.Lock()
@@ -247,7 +257,6 @@ func (ix *Index) Add(entries []Entry, ckpt Checkpoint) error {
 			}
 		}
 	}
-	ix.ckpt = ckpt
 	ix.dirty = true
 	return nil
 }
@@ -409,19 +418,24 @@ func (ix *Index) readCheckpoint() error {
 	if err != nil {
 		return fmt.Errorf("horizon: %w", err)
 	}
-	if len(b) != 24 || string(b[:8]) != magic {
+	if len(b) != 32 || string(b[:8]) != magic {
 		return fmt.Errorf("%w: %s", ErrCorrupt, filepath.Join(ix.dir, ckptName))
 	}
-	ix.ckpt = Checkpoint{Seq: binary.LittleEndian.Uint64(b[8:]), Epoch: int64(binary.LittleEndian.Uint64(b[16:]))}
+	ix.ckpt = Checkpoint{
+		Seq:   binary.LittleEndian.Uint64(b[8:]),
+		Epoch: int64(binary.LittleEndian.Uint64(b[16:])),
+		Time:  time.Unix(0, int64(binary.LittleEndian.Uint64(b[24:]))),
+	}
 	return nil
 }
 
 // writeCheckpoint replaces the checkpoint file atomically and durably.
 func (ix *Index) writeCheckpoint() error {
-	b := make([]byte, 24)
+	b := make([]byte, 32)
 	copy(b, magic)
 	binary.LittleEndian.PutUint64(b[8:], ix.ckpt.Seq)
 	binary.LittleEndian.PutUint64(b[16:], uint64(ix.ckpt.Epoch))
+	binary.LittleEndian.PutUint64(b[24:], uint64(ix.ckpt.Time.UnixNano()))
 	tmp := filepath.Join(ix.dir, ckptName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {

@@ -64,9 +64,11 @@ func TestAddLookupReopen(t *testing.T) {
 	for i := range 5000 {
 		es = append(es, entry(i, c.now()))
 	}
-	if err := ix.Add(es, Checkpoint{Seq: 5000, Epoch: 7}); err != nil {
+	if err := ix.Add(es...); err != nil {
 		t.Fatal(err)
 	}
+	at := c.now()
+	ix.SetCheckpoint(Checkpoint{Seq: 5000, Epoch: 7, Time: at})
 	for _, e := range es {
 		mustFind(t, ix, e)
 	}
@@ -81,7 +83,7 @@ func TestAddLookupReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix = open(t, dir, c, Options{InitialSlots: 8})
-	if got := ix.Checkpoint(); got != (Checkpoint{Seq: 5000, Epoch: 7}) {
+	if got := ix.Checkpoint(); got.Seq != 5000 || got.Epoch != 7 || !got.Time.Equal(at) {
 		t.Fatalf("checkpoint %+v after reopen", got)
 	}
 	if got := ix.Stats(); got != st {
@@ -99,7 +101,7 @@ func TestAddIsIdempotent(t *testing.T) {
 	for range 3 {
 		again := e
 		again.Seq += 100 // a re-read of the stream never changes the first sequence
-		if err := ix.Add([]Entry{e, again}, Checkpoint{Seq: 2}); err != nil {
+		if err := ix.Add(e, again); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,14 +117,14 @@ func TestHorizonKeepsThenDrops(t *testing.T) {
 	const h = 72 * time.Hour
 	ix := open(t, dir, c, Options{Horizon: h})
 	first := entry(1, c.now())
-	if err := ix.Add([]Entry{first}, Checkpoint{Seq: 1}); err != nil {
+	if err := ix.Add(first); err != nil {
 		t.Fatal(err)
 	}
 	// Kept for the whole horizon, across generations.
 	for range 6 {
 		c.advance(h/6 - time.Second)
 		mustFind(t, ix, first)
-		if err := ix.Add([]Entry{entry(int(c.t.Load()), c.now())}, Checkpoint{}); err != nil {
+		if err := ix.Add(entry(int(c.t.Load()), c.now())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,13 +132,13 @@ func TestHorizonKeepsThenDrops(t *testing.T) {
 	mustMiss(t, ix, first.Key)
 	// An entry already older than the horizon is not added.
 	old := entry(2, c.now().Add(-h-time.Minute))
-	if err := ix.Add([]Entry{old}, Checkpoint{}); err != nil {
+	if err := ix.Add(old); err != nil {
 		t.Fatal(err)
 	}
 	mustMiss(t, ix, old.Key)
 	// Files go once everything in them is past the horizon: at most three generations.
 	c.advance(h)
-	if err := ix.Add(nil, Checkpoint{}); err != nil {
+	if err := ix.Add(); err != nil {
 		t.Fatal(err)
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "*"+suffix))
@@ -151,13 +153,13 @@ func TestNewerEntryWins(t *testing.T) {
 	c := newClock()
 	ix := open(t, t.TempDir(), c, Options{Horizon: 4 * time.Hour})
 	old := entry(1, c.now())
-	if err := ix.Add([]Entry{old}, Checkpoint{}); err != nil {
+	if err := ix.Add(old); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(3 * time.Hour)
 	newer := old
 	newer.Seq, newer.Time = 99, c.now()
-	if err := ix.Add([]Entry{newer}, Checkpoint{}); err != nil {
+	if err := ix.Add(newer); err != nil {
 		t.Fatal(err)
 	}
 	mustFind(t, ix, newer)
@@ -167,16 +169,18 @@ func TestCheckpointOnlyAfterSync(t *testing.T) {
 	dir := t.TempDir()
 	c := newClock()
 	ix := open(t, dir, c, Options{})
-	if err := ix.Add([]Entry{entry(1, c.now())}, Checkpoint{Seq: 1}); err != nil {
+	if err := ix.Add(entry(1, c.now())); err != nil {
 		t.Fatal(err)
 	}
+	ix.SetCheckpoint(Checkpoint{Seq: 1})
 	if err := ix.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	late := entry(2, c.now())
-	if err := ix.Add([]Entry{late}, Checkpoint{Seq: 2}); err != nil {
+	if err := ix.Add(late); err != nil {
 		t.Fatal(err)
 	}
+	ix.SetCheckpoint(Checkpoint{Seq: 2})
 	// A process killed here: its writes are in the page cache, its checkpoint is the
 	// synced one, so whoever reopens reads the stream again from seq 2.
 	ix.mu.Lock()
@@ -212,9 +216,10 @@ func TestCorruptFiles(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			ix := open(t, dir, c, Options{})
-			if err := ix.Add([]Entry{entry(1, c.now())}, Checkpoint{Seq: 1}); err != nil {
+			if err := ix.Add(entry(1, c.now())); err != nil {
 				t.Fatal(err)
 			}
+			ix.SetCheckpoint(Checkpoint{Seq: 1})
 			ix.Close()
 			if err := mangle(dir); err != nil {
 				t.Fatal(err)
@@ -241,7 +246,7 @@ func TestClosed(t *testing.T) {
 	if _, _, err := ix.Lookup(Key{1}); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("lookup after close: %v", err)
 	}
-	if err := ix.Add(nil, Checkpoint{}); !errors.Is(err, os.ErrClosed) {
+	if err := ix.Add(); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("add after close: %v", err)
 	}
 }
@@ -276,7 +281,7 @@ func TestAgainstModel(t *testing.T) {
 					model[e.Key][gen] = e
 				}
 			}
-			if err := ix.Add(batch, Checkpoint{Seq: seq}); err != nil {
+			if err := ix.Add(batch...); err != nil {
 				t.Fatal(err)
 			}
 		case op < 90:
@@ -335,7 +340,7 @@ func TestConcurrentLookupsAndAdds(t *testing.T) {
 		for j := range 100 {
 			batch = append(batch, entry(i*100+j, c.now()))
 		}
-		if err := ix.Add(batch, Checkpoint{Seq: uint64(i)}); err != nil {
+		if err := ix.Add(batch...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -358,7 +363,7 @@ func BenchmarkLookup(b *testing.B) {
 	for i := range n {
 		batch = append(batch, entry(i, c.now()))
 		if len(batch) == cap(batch) {
-			if err := ix.Add(batch, Checkpoint{}); err != nil {
+			if err := ix.Add(batch...); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
@@ -399,7 +404,7 @@ func BenchmarkAdd(b *testing.B) {
 			batch[j] = entry(i, c.now())
 			i++
 		}
-		if err := ix.Add(batch, Checkpoint{Seq: uint64(i)}); err != nil {
+		if err := ix.Add(batch...); err != nil {
 			b.Fatal(err)
 		}
 	}
