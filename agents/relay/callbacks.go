@@ -118,6 +118,7 @@ func (r *Relay) recordTask(ctx context.Context, ev *agents.Event) error {
 	}
 	t := r.destination(raw)
 	if t == nil {
+		r.metrics.refused.Inc()
 		r.record(ev, recorderAgent, Attempt{
 			Callback: true, URL: redactURL(raw), EventID: ev.ID, Subject: ev.Subject, TaskID: taskID,
 			Attempt: ev.Attempt, Outcome: OutcomeRefused,
@@ -172,7 +173,7 @@ func (r *Relay) lookup(ctx context.Context, requester, taskID string, seq uint64
 		case <-ctx.Done():
 			return rec, false, ctx.Err()
 		case <-stop:
-			return rec, false, fmt.Errorf("%w: the relay is stopping", ErrHeld)
+			return rec, false, fmt.Errorf("%w: %w", ErrHeld, errStopping)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -59,6 +60,16 @@ type Config struct {
 	Callbacks Callbacks
 	// SSRF allows destination addresses beyond public ones.
 	SSRF SSRF
+	// Admin is the operator listener: /metrics, /healthz, /readyz.
+	Admin Admin
+}
+
+// Admin configures the relay's operator listener, which serves /metrics (Prometheus),
+// /healthz (the process runs) and /readyz (NATS connected, every consumer running).
+type Admin struct {
+	// Listen is its host:port, e.g. "127.0.0.1:8082"; port 0 picks a free one. "" (the
+	// default) turns it off.
+	Listen string
 }
 
 // Endpoint is one subscription: the events matching Subjects are POSTed to URL.
@@ -162,6 +173,9 @@ func (c *Config) Validate() error {
 		if !p.IsValid() {
 			bad("ssrf.allow_cidrs", "invalid prefix")
 		}
+	}
+	if msg := checkListen(c.Admin.Listen); msg != "" {
+		bad("admin.listen", "%s", msg)
 	}
 	agentNames := map[string]string{"relay-tasks": "the task recorder"}
 	claim := func(key, agent string) {
@@ -444,6 +458,46 @@ func checkHeader(name, value string) string {
 		}
 	}
 	return ""
+}
+
+// checkListen checks a listen address: "" (off), or host:port with a port from 0 to 65535
+// and a host that is empty (every interface), an IP address or a DNS name.
+func checkListen(s string) string {
+	if s == "" {
+		return ""
+	}
+	bad := fmt.Sprintf("invalid address %q (want host:port, e.g. 127.0.0.1:8082, or \"\" for none)", s)
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		return bad
+	}
+	if _, ok := atoiPort(port); !ok {
+		return bad
+	}
+	if _, err := netip.ParseAddr(host); host != "" && err != nil && !dnsName(host) {
+		return bad
+	}
+	return ""
+}
+
+// dnsName reports whether s is a DNS name: dot-separated labels of letters, digits and
+// inner hyphens.
+func dnsName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c == '-' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func checkInputField(f string) string {

@@ -42,6 +42,7 @@ type target struct {
 	limiter  *rate.Limiter
 	gate     *gate
 	log      zerolog.Logger
+	m        *targetMetrics
 
 	disabled atomic.Bool
 	// stop ends the target's agent; stopping closes when it ends (set by Run).
@@ -110,67 +111,80 @@ type request struct {
 	taskID      string
 }
 
-// deliver makes one attempt of ev to t, records it as a delivery event, and returns what
-// the agent should do: nil (acknowledge), an agents.Permanent error (dead-letter at once) or
-// another error (retry on the schedule).
+// deliver makes one attempt of ev to t, records it as a delivery event, counts it in the
+// metrics, and returns what the agent should do: nil (acknowledge), an agents.Permanent
+// error (dead-letter at once) or another error (retry on the schedule).
 func (r *Relay) deliver(ctx context.Context, t *target, ev *agents.Event, req request) error {
 	a := Attempt{
 		Target: t.name, Callback: t.callback, URL: redactURL(req.url), EventID: ev.ID,
 		Subject: ev.Subject, TaskID: req.taskID, Attempt: ev.Attempt,
 	}
 	last := ev.Attempt >= t.maxDeliver()
-	retry := func(err error) error {
+	// retry records a failed attempt, counted as outcome unless it was the last one.
+	retry := func(outcome string, err error) error {
 		a.Error = err.Error()
 		if last {
 			a.Outcome = OutcomeDeadLettered
+			outcome = metricExhausted
 		} else {
 			a.Outcome = OutcomeRetrying
 			a.RetryIn = t.retryIn(ev.Attempt).String()
 		}
+		t.m.count(outcome)
 		r.record(ev, t.agent, a)
 		return err
 	}
 
 	done, err := t.gate.enter(ctx, t.stopping, t.d.MaxHold)
 	if err != nil {
-		return retry(err)
+		return retry(heldOutcome(ctx, err), err)
 	}
 	if err := t.waitRate(ctx); err != nil {
 		done(resultAborted, 0)
-		return retry(err)
+		return retry(heldOutcome(ctx, err), err)
 	}
 	start := time.Now()
+	t.m.inflight.Inc()
 	status, retryAfter, err := t.send(ctx, req, ev.ID)
-	a.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	t.m.inflight.Dec()
+	took := time.Since(start)
+	a.LatencyMS = float64(took.Microseconds()) / 1000
 	a.Status = status
+	if err == nil {
+		t.m.latency.Observe(took.Seconds())
+	}
 	switch {
 	case errors.Is(err, ErrRefused):
 		done(resultAborted, 0)
+		t.m.count(metricBlocked)
 		a.Outcome, a.Error = OutcomeRefused, err.Error()
 		r.record(ev, t.agent, a)
 		return agents.Permanent(fmt.Errorf("%s: %w", t.name, err))
 	case err != nil && ctx.Err() != nil:
 		done(resultAborted, 0)
-		return retry(fmt.Errorf("%s: attempt cut short: %w", t.name, err))
+		return retry(metricAborted, fmt.Errorf("%s: attempt cut short: %w", t.name, err))
 	case err != nil:
 		done(resultFailure, 0)
-		return retry(fmt.Errorf("%s: %w", t.name, err))
+		return retry(metricRetry, fmt.Errorf("%s: %w", t.name, err))
 	case status >= 200 && status < 300:
 		done(resultSuccess, 0)
+		t.m.count(metricDelivered)
 		a.Outcome = OutcomeDelivered
 		r.record(ev, t.agent, a)
 		return nil
 	case status == http.StatusGone && !t.callback:
 		done(resultNeutral, 0)
+		t.m.count(metricGone)
 		return r.disable(t, ev, a)
 	case status == http.StatusRequestTimeout || status >= 500:
 		done(resultFailure, retryAfter)
-		return retry(fmt.Errorf("%s answered %d %s", t.name, status, http.StatusText(status)))
+		return retry(metricRetry, fmt.Errorf("%s answered %d %s", t.name, status, http.StatusText(status)))
 	case status == http.StatusTooManyRequests:
 		done(resultNeutral, retryAfter)
-		return retry(fmt.Errorf("%s answered %d %s", t.name, status, http.StatusText(status)))
+		return retry(metricRateLimited, fmt.Errorf("%s answered %d %s", t.name, status, http.StatusText(status)))
 	}
 	done(resultNeutral, 0)
+	t.m.count(metricRejected)
 	err = fmt.Errorf("%s answered %d %s: not retried", t.name, status, http.StatusText(status))
 	a.Outcome, a.Error = OutcomeDeadLettered, err.Error()
 	r.record(ev, t.agent, a)
@@ -201,7 +215,7 @@ func (t *target) waitRate(ctx context.Context) error {
 		return ctx.Err()
 	case <-t.stopping:
 		res.Cancel()
-		return fmt.Errorf("%w: the relay is stopping", ErrHeld)
+		return fmt.Errorf("%w: %w", ErrHeld, errStopping)
 	}
 }
 

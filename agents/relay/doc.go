@@ -21,4 +21,10 @@
 // metadata, unspecified, multicast and reserved addresses are refused unless the config
 // allows them. Every attempt is recorded as an event of the relay,
 // agents.relay.events.delivery.<outcome>, with an Attempt as its body.
+//
+// With Config.Admin.Listen set, the relay serves Prometheus metrics at /metrics — attempts
+// by endpoint and outcome (hookbus_relay_deliveries_total), latency, requests in flight,
+// and each endpoint's state (enabled, circuit open) — and /healthz and /readyz for
+// probes. The endpoint label is the configured name ("cb-<destination>" for a callback
+// destination), never a URL or an id.
 package relay

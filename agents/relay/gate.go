@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -38,6 +39,14 @@ const (
 	resultAborted               // the attempt did not really happen (stop): tells nothing
 )
 
+// Why an attempt is held, wrapped beside ErrHeld so the metrics can tell them apart.
+var (
+	errPaused   = errors.New("the endpoint asked to wait (Retry-After)")
+	errOpen     = errors.New("the circuit breaker is open")
+	errProbing  = errors.New("the circuit breaker is half-open, waiting for its probe")
+	errStopping = errors.New("the relay is stopping")
+)
+
 // enter waits until an attempt may be made and returns done, which the caller must call
 // with the attempt's result and the Retry-After the destination sent (0 for none). It waits
 // at most hold; past that, or when the wait would end later than that, it returns an error
@@ -48,25 +57,25 @@ func (g *gate) enter(ctx context.Context, stop <-chan struct{}, hold time.Durati
 		now := time.Now()
 		g.mu.Lock()
 		var until time.Time
-		why := ""
+		var why error
 		if g.pausedUntil.After(now) {
-			until, why = g.pausedUntil, "the endpoint asked to wait (Retry-After)"
+			until, why = g.pausedUntil, errPaused
 		}
 		if g.open && g.openUntil.After(now) && g.openUntil.After(until) {
-			until, why = g.openUntil, "the circuit breaker is open"
+			until, why = g.openUntil, errOpen
 		}
 		var wake <-chan struct{}
 		switch {
 		case !until.IsZero():
 			if until.After(deadline) {
 				g.mu.Unlock()
-				return nil, fmt.Errorf("%w: %s until %s", ErrHeld, why, until.UTC().Format(time.RFC3339))
+				return nil, fmt.Errorf("%w: %w until %s", ErrHeld, why, until.UTC().Format(time.RFC3339))
 			}
 		case g.open && g.probing:
 			// Half-open with the probe in flight: wait for its outcome.
 			wake = g.changed
 			until = deadline
-			why = "the circuit breaker is half-open, waiting for its probe"
+			why = errProbing
 		case g.open:
 			g.probing = true
 			g.mu.Unlock()
@@ -77,7 +86,7 @@ func (g *gate) enter(ctx context.Context, stop <-chan struct{}, hold time.Durati
 		}
 		g.mu.Unlock()
 		if !until.After(now) && wake != nil {
-			return nil, fmt.Errorf("%w: %s", ErrHeld, why)
+			return nil, fmt.Errorf("%w: %w", ErrHeld, why)
 		}
 		t := time.NewTimer(until.Sub(now))
 		select {
@@ -88,7 +97,7 @@ func (g *gate) enter(ctx context.Context, stop <-chan struct{}, hold time.Durati
 			return nil, ctx.Err()
 		case <-stop:
 			t.Stop()
-			return nil, fmt.Errorf("%w: the relay is stopping", ErrHeld)
+			return nil, fmt.Errorf("%w: %w", ErrHeld, errStopping)
 		}
 		t.Stop()
 	}

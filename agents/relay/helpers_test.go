@@ -106,6 +106,13 @@ func endpoint(t *testing.T, name, url string, filters ...string) relay.Endpoint 
 // runRelay starts a relay and returns a stop function that stops it and waits for Run.
 func runRelay(t *testing.T, nc *nats.Conn, cfg relay.Config) (stop func()) {
 	t.Helper()
+	_, stop = startRelay(t, nc, cfg)
+	return stop
+}
+
+// startRelay is runRelay that also returns the relay.
+func startRelay(t *testing.T, nc *nats.Conn, cfg relay.Config) (r *relay.Relay, stop func()) {
+	t.Helper()
 	r, err := relay.New(nc, &cfg, testLog())
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
@@ -128,7 +135,7 @@ func runRelay(t *testing.T, nc *nats.Conn, cfg relay.Config) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return r, stop
 }
 
 // runAgent starts an SDK agent until the test ends.

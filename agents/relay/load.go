@@ -344,6 +344,7 @@ func (p *parser) root(n *yaml.Node) {
 		"defaults":  keep("defaults"),
 		"endpoints": keep("endpoints"),
 		"callbacks": keep("callbacks"),
+		"admin":     keep("admin"),
 	}) {
 		return
 	}
@@ -360,6 +361,9 @@ func (p *parser) root(n *yaml.Node) {
 	if v := nodes["callbacks"]; v != nil {
 		p.callbacks(v, "callbacks", base)
 	}
+	if v := nodes["admin"]; v != nil {
+		p.admin(v, "admin")
+	}
 	if len(p.cfg.Endpoints) == 0 && len(p.cfg.Callbacks.Destinations) == 0 {
 		at := n
 		if v := nodes["endpoints"]; v != nil {
@@ -367,6 +371,20 @@ func (p *parser) root(n *yaml.Node) {
 		}
 		p.fail(at, "endpoints", "nothing to relay: add an endpoint (or a callback destination)")
 	}
+}
+
+func (p *parser) admin(n *yaml.Node, path string) {
+	p.mapping(n, path, map[string]field{
+		"listen": func(v *yaml.Node, path string) {
+			if s, ok := p.text(v, path); ok {
+				if msg := checkListen(s); msg != "" {
+					p.fail(deref(v), path, "%s", msg)
+					return
+				}
+				p.cfg.Admin.Listen = s
+			}
+		},
+	})
 }
 
 func (p *parser) ssrf(n *yaml.Node, path string) {

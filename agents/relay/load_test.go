@@ -45,6 +45,9 @@ func TestParseShippedConfig(t *testing.T) {
 	if !cfg.SSRF.AllowLoopback || cfg.SSRF.AllowPrivate {
 		t.Errorf("ssrf %+v", cfg.SSRF)
 	}
+	if cfg.Admin.Listen != "127.0.0.1:8082" {
+		t.Errorf("admin %+v", cfg.Admin)
+	}
 }
 
 func TestParseDefaultsAndOverrides(t *testing.T) {

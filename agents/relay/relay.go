@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +33,13 @@ type Relay struct {
 	state     jetstream.KeyValue // BucketState
 	callbacks jetstream.KeyValue // BucketCallbacks; nil without destinations
 
-	mu  sync.Mutex
-	ran bool
+	metrics *metrics
+
+	mu        sync.Mutex
+	ran       bool
+	running   bool                // every consumer started, and not stopping
+	live      map[string][]string // consumers whose agent runs: name → streams
+	adminAddr string
 }
 
 // New validates cfg (filling its defaults) and binds the relay to nc. It returns
@@ -58,15 +64,18 @@ func New(nc *nats.Conn, cfg *Config, log zerolog.Logger) (*Relay, error) {
 		t.prefix, _ = checkPrefix(d.URLPrefix, &cfg.SSRF)
 		r.destinations = append(r.destinations, t)
 	}
+	r.metrics = newMetrics(append(slices.Clone(r.endpoints), r.destinations...), len(r.destinations) > 0)
 	return r, nil
 }
 
 // Run creates or updates the relay's durable consumers — relay-<endpoint> per endpoint and,
 // with callback destinations, relay-tasks and relay-cb-<destination> — and delivers until
-// ctx is done. Endpoints recorded as disabled are skipped. On stop, attempts waiting on a
-// hold give up at once (their events are retried later), attempts in flight finish. Run
-// returns nil after a stop, or an error when a bucket or a consumer cannot be set up; one
-// failing consumer stops the others. A Relay runs once.
+// ctx is done. Endpoints recorded as disabled are skipped. With Config.Admin.Listen set, it
+// first listens there (see AdminAddr) and serves /metrics, /healthz and /readyz until it
+// returns. On stop, attempts waiting on a hold give up at once (their events are retried
+// later), attempts in flight finish. Run returns nil after a stop, or an error when the admin
+// address cannot be bound or a bucket or a consumer cannot be set up; one failing consumer
+// stops the others. A Relay runs once.
 func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.ran {
@@ -75,6 +84,14 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	r.ran = true
 	r.mu.Unlock()
+
+	if r.cfg.Admin.Listen != "" {
+		stopAdmin, err := r.serveAdmin(r.cfg.Admin.Listen)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
@@ -138,9 +155,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		if u.t != nil {
 			u.t.stop, u.t.stopping = stop, actx.Done()
 		}
+		r.setLive(u.cfg.Name, streamsOf(u.cfg.Subjects))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.dropLive(u.cfg.Name)
 			defer stop()
 			if err := a.Run(actx); err != nil {
 				errMu.Lock()
@@ -151,7 +170,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		}()
 	}
 	// Agents may end on their own (a disabled endpoint); the relay runs until stopped.
+	r.setRunning(true)
 	<-runCtx.Done()
+	r.setRunning(false)
 	wg.Wait()
 	for _, t := range append(r.endpoints, r.destinations...) {
 		t.client.CloseIdleConnections()

@@ -49,6 +49,9 @@ func run() error {
 		for _, d := range cfg.Callbacks.Destinations {
 			fmt.Printf("callbacks %s: %s…\n", d.Name, d.URLPrefix)
 		}
+		if cfg.Admin.Listen != "" {
+			fmt.Printf("admin: %s (/metrics, /healthz, /readyz)\n", cfg.Admin.Listen)
+		}
 		return nil
 	}
 	log, err := agents.NewLogger(os.Stderr, *level, *format)
