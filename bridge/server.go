@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/hookbus/hookbus/bridge/config"
 	"github.com/hookbus/hookbus/bridge/verify"
@@ -39,12 +42,34 @@ type Server struct {
 	publishTimeout time.Duration
 	http           *fasthttp.Server
 	bufs           sync.Pool
+	envelopes      sync.Pool // *envelope
 	now            func() time.Time
 	horizon        Horizon
 	clients        *limiter                  // per client address; nil: no limit
 	sourceRates    map[string]*sourceLimiter // per source; absent: no limit
 	metrics        *Metrics
 	srcMetrics     map[string]*sourceMetrics // by source name, "" for requests naming none
+	ceSources      map[string]string         // ce-source of each source: "/webhooks/<name>"
+	clock          stamps
+}
+
+// stamps formats ce-time to the millisecond, once per millisecond: under load many
+// requests share one string.
+type stamps struct{ last atomic.Pointer[stamp] }
+
+type stamp struct {
+	ms   int64
+	text string
+}
+
+func (c *stamps) format(t time.Time) string {
+	ms := t.UnixMilli()
+	if s := c.last.Load(); s != nil && s.ms == ms {
+		return s.text
+	}
+	s := &stamp{ms: ms, text: time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")}
+	c.last.Store(s)
+	return s.text
 }
 
 // WithMetrics counts requests, outcomes and latencies in m.
@@ -84,8 +109,10 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) 
 	maxBody := cfg.HTTP.MaxBody
 	s.clients = newLimiter(cfg.HTTP.ClientRate.PerSecond, cfg.HTTP.ClientRate.Burst)
 	s.sourceRates = map[string]*sourceLimiter{}
+	s.ceSources = make(map[string]string, len(cfg.Sources))
 	for _, src := range cfg.Sources {
 		s.sources[src.Name] = src
+		s.ceSources[src.Name] = "/webhooks/" + src.Name
 		if l := newSourceLimiter(src.Rate.PerSecond, src.Rate.Burst); l != nil {
 			s.sourceRates[src.Name] = l
 		}
@@ -179,9 +206,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	began := time.Now()
 	res, err := src.Verifier.Verify(&verify.Request{
 		Method:     fasthttp.MethodPost,
-		RequestURI: string(ctx.RequestURI()),
-		Host:       string(ctx.Host()),
-		Header:     func(name string) string { return string(ctx.Request.Header.Peek(name)) },
+		RequestURI: unsafeString(ctx.RequestURI()),
+		Host:       unsafeString(ctx.Host()),
+		Header:     func(name string) string { return peek(ctx, name) },
 		Body:       body,
 		Now:        began,
 	})
@@ -192,6 +219,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.reject(ctx, src.Name, err)
 		return
 	}
+	// The request's strings live in its buffer (peek, unsafeString): keep copies of what
+	// outlives the handler.
+	res.DeliveryID, res.Event = strings.Clone(res.DeliveryID), strings.Clone(res.Event)
 	if res.Reply != nil {
 		ctx.SetStatusCode(res.Reply.Status)
 		if res.Reply.ContentType != "" {
@@ -223,7 +253,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	msg := s.message(ctx, src, res, id, body)
+	env := s.message(ctx, src, res, id, body)
+	defer s.envelopes.Put(env)
+	msg := &env.msg
 	if sm != nil {
 		sm.inflight.Inc()
 		began = time.Now()
@@ -258,7 +290,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 func (s *Server) answer(ctx *fasthttp.RequestCtx, id string, seq uint64, duplicate bool) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json")
-	_, _ = ctx.Response.BodyWriter().Write(appendResult(make([]byte, 0, 64+len(id)), id, seq, duplicate))
+	var b [256]byte // on the stack: SetBody copies it into the response's pooled buffer
+	ctx.Response.SetBody(appendResult(b[:0], id, seq, duplicate))
 }
 
 // readBody reads the request body into buf, refusing it with ErrTooLarge as soon as it is
@@ -308,32 +341,77 @@ func (s *Server) getBuf() *[]byte {
 	return &b
 }
 
+// envelope is a NATS message with its header map, reused from request to request: the
+// map keeps its keys and each value slice its one element, so building the next message
+// allocates only the values that change.
+type envelope struct{ msg nats.Msg }
+
+// peek returns a request header's value without copying it: the string shares the
+// request's buffer, valid until the handler returns. Verifiers read headers through it;
+// the two values a verify.Result carries out (DeliveryID, Event) are cloned.
+func peek(ctx *fasthttp.RequestCtx, name string) string {
+	return unsafeString(ctx.Request.Header.Peek(name))
+}
+
+// unsafeString is b as a string without a copy; b must not change while it is in use.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// setHeader sets h's only value of key, reusing the slice it had.
+func setHeader(h nats.Header, key, value string) {
+	vs := h[key]
+	if cap(vs) == 0 {
+		vs = make([]string, 1)
+	}
+	vs = vs[:1]
+	vs[0] = value
+	h[key] = vs
+}
+
+// contentType returns the request's Content-Type, without a copy for the usual ones.
+func contentType(ctx *fasthttp.RequestCtx) string {
+	switch ct := ctx.Request.Header.ContentType(); string(ct) {
+	case "":
+		return "application/octet-stream"
+	case "application/json":
+		return "application/json"
+	case "application/json; charset=utf-8":
+		return "application/json; charset=utf-8"
+	case "application/x-www-form-urlencoded":
+		return "application/x-www-form-urlencoded"
+	default:
+		return string(ct)
+	}
+}
+
 // message builds the envelope of a verified delivery: a CloudEvent in binary mode whose body
-// is the original bytes.
-func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verify.Result, id string, body []byte) *nats.Msg {
+// is the original bytes. The caller returns it to s.envelopes once published.
+func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verify.Result, id string, body []byte) *envelope {
 	event := res.Event
 	if event == "" {
 		event = "webhook"
 	}
-	ct := string(ctx.Request.Header.ContentType())
-	if ct == "" {
-		ct = "application/octet-stream"
+	env, _ := s.envelopes.Get().(*envelope)
+	if env == nil {
+		env = &envelope{msg: nats.Msg{Header: make(nats.Header, 12)}}
 	}
-	h := nats.Header{
-		subjects.HeaderSpecVersion: {subjects.SpecVersion},
-		subjects.HeaderID:          {id},
-		subjects.HeaderSource:      {"/webhooks/" + src.Name},
-		subjects.HeaderType:        {event},
-		subjects.HeaderTime:        {s.now().UTC().Format(time.RFC3339Nano)},
-		subjects.HeaderContentType: {ct},
-		subjects.HeaderMsgID:       {id},
-		subjects.HeaderVerifiedBy:  {src.Verifier.Scheme()},
-	}
+	h := env.msg.Header
+	setHeader(h, subjects.HeaderSpecVersion, subjects.SpecVersion)
+	setHeader(h, subjects.HeaderID, id)
+	setHeader(h, subjects.HeaderSource, s.ceSources[src.Name])
+	setHeader(h, subjects.HeaderType, event)
+	setHeader(h, subjects.HeaderTime, s.clock.format(s.now()))
+	setHeader(h, subjects.HeaderContentType, contentType(ctx))
+	setHeader(h, subjects.HeaderMsgID, id)
+	setHeader(h, subjects.HeaderVerifiedBy, src.Verifier.Scheme())
 	if res.DeliveryID != "" {
-		h[subjects.HeaderDeliveryID] = []string{printable(res.DeliveryID)}
+		setHeader(h, subjects.HeaderDeliveryID, printable(res.DeliveryID))
+	} else {
+		delete(h, subjects.HeaderDeliveryID)
 	}
-	h[subjects.HeaderTraceparent] = []string{traceparent(ctx.Request.Header.Peek(subjects.HeaderTraceparent))}
-	return &nats.Msg{Subject: subjects.Webhook(src.Name, event), Header: h, Data: body}
+	setHeader(h, subjects.HeaderTraceparent, traceparent(ctx.Request.Header.Peek(subjects.HeaderTraceparent)))
+	env.msg.Subject = subjects.Webhook(src.Name, event)
+	env.msg.Data = body
+	return env
 }
 
 // printable replaces bytes that cannot stand in a NATS header value.
