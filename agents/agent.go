@@ -37,6 +37,13 @@ type Config struct {
 	Name string
 	// Subjects are the filters the agent consumes, e.g. "webhooks.github.issues.>" or
 	// "agents.triage.events.>". Filters under one root share one durable consumer.
+	//
+	// An agent that consumes anything also reads its replay subject,
+	// subjects.Replays(Name), without being told: the copies that "hookbus replay
+	// --to-agent" and "hookbus dlq redrive" send to it alone reach it like the original
+	// event, under the original subject and with Event.Replay set. Copies sent to another
+	// agent alone, which a broad filter such as "agents.>" matches, are acknowledged
+	// without being handled.
 	Subjects []string
 	// Handler reacts to each event matching Subjects.
 	Handler Handler
@@ -189,6 +196,9 @@ func (a *Agent) consumerConfigs() map[string]jetstream.ConsumerConfig {
 	if a.cfg.OnTask != nil {
 		filters = append(filters, subjects.TaskStatuses(a.name))
 	}
+	if len(filters) > 0 {
+		filters = withReplays(filters, subjects.Replays(a.name))
+	}
 	for _, s := range filters {
 		stream := subjects.StreamFor(s)
 		cc, ok := out[stream]
@@ -209,6 +219,27 @@ func (a *Agent) consumerConfigs() map[string]jetstream.ConsumerConfig {
 		out[stream] = cc
 	}
 	return out
+}
+
+// withReplays adds the agent's replay filter to its filters. A filter that already reads
+// every copy sent to the agent makes it unneeded; filters that read some of them give way
+// to it, since JetStream refuses overlapping filters on one consumer. A filter that reads
+// some copies and something else as well (agents.*.replay.webhooks.>) is kept as it is,
+// without the replay filter, for the same reason.
+func withReplays(filters []string, replays string) []string {
+	out := make([]string, 0, len(filters)+1)
+	for _, f := range filters {
+		switch {
+		case subjects.Covers(f, replays):
+			return filters
+		case subjects.Covers(replays, f):
+			continue
+		case subjects.Overlaps(f, replays):
+			return filters
+		}
+		out = append(out, f)
+	}
+	return append(out, replays)
 }
 
 // Run creates or updates the agent's durable consumers and handles events until ctx is done.
@@ -308,8 +339,12 @@ func (a *Agent) Run(ctx context.Context) error {
 // runs, the lease is renewed so the server does not redeliver.
 func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 	ev := newEvent(a, msg)
-	log := a.log.With().Str("id", ev.ID).Str("subject", ev.Subject).Int("attempt", ev.Attempt).Logger()
+	log := a.log.With().Str("id", ev.ID).Str("subject", ev.Subject).Bool("replay", ev.Replay).Int("attempt", ev.Attempt).Logger()
 	switch {
+	case ev.foreign():
+		log.Debug().Str("read_from", ev.readFrom).Msg("copy sent to another agent alone: skipped")
+		a.ack(msg, log)
+		return
 	case ev.Hops > a.cfg.MaxHops:
 		a.giveUp(ev, msg, log, fmt.Errorf("%w: %d hops > %d; chain: %s", ErrHopLimit, ev.Hops, a.cfg.MaxHops, ev.chain()))
 		return
@@ -322,12 +357,7 @@ func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 	err := a.dispatch(log.WithContext(ctx), ev)
 	stop()
 	if err == nil {
-		actx, cancel := context.WithTimeout(context.Background(), a.cfg.PublishTimeout)
-		defer cancel()
-		if err := msg.DoubleAck(actx); err != nil {
-			// The event will be redelivered; its emitted events are de-duplicated then.
-			log.Warn().Err(err).Msg("ack not confirmed")
-		}
+		a.ack(msg, log)
 		return
 	}
 	if errors.Is(err, ErrPermanent) || (a.cfg.MaxDeliver > 0 && ev.Attempt >= a.cfg.MaxDeliver) {
@@ -335,6 +365,16 @@ func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	a.retry(ev, msg, log, err)
+}
+
+// ack acknowledges msg and waits for the server to confirm it.
+func (a *Agent) ack(msg jetstream.Msg, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.PublishTimeout)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The event will be redelivered; its emitted events are de-duplicated then.
+		log.Warn().Err(err).Msg("ack not confirmed")
+	}
 }
 
 // retry has the event redelivered after the backoff for its attempt.

@@ -15,9 +15,9 @@ const maxReason = 1024
 
 // deadLetter stores msg on dlq.<agent> with its original body and headers plus the reason,
 // the attempt count, the time and where it came from, then terminates it so it is never
-// redelivered. The dead letter's id is derived from the event id, so a dead-lettering that
-// is itself retried stores one dead letter. It returns the publish error, in which case the
-// message is left to be redelivered.
+// redelivered. The dead letter's id is derived from the event id and the message's place,
+// so a dead-lettering that is itself retried stores one dead letter. It returns the publish
+// error, in which case the message is left to be redelivered.
 func (a *Agent) deadLetter(ev *Event, msg jetstream.Msg, reason error) error {
 	h := make(nats.Header, len(ev.Header)+8)
 	for k, v := range ev.Header {
@@ -33,9 +33,12 @@ func (a *Agent) deadLetter(ev *Event, msg jetstream.Msg, reason error) error {
 	h.Set(subjects.HeaderDLQReason, printable(text))
 	h.Set(subjects.HeaderDLQAttempts, strconv.Itoa(ev.Attempt))
 	h.Set(subjects.HeaderDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
+	// Where the event lies: for a copy sent to the agent alone, its original, so that a
+	// redrive hands it back under the original subject.
+	stream, seq := ev.origin()
 	h.Set(subjects.HeaderDLQSubject, ev.Subject)
-	h.Set(subjects.HeaderDLQStream, ev.Stream)
-	h.Set(subjects.HeaderDLQSequence, strconv.FormatUint(ev.Sequence, 10))
+	h.Set(subjects.HeaderDLQStream, stream)
+	h.Set(subjects.HeaderDLQSequence, strconv.FormatUint(seq, 10))
 	h.Set(subjects.HeaderDLQAgent, a.name)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.PublishTimeout)
 	defer cancel()

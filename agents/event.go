@@ -20,24 +20,31 @@ type Event struct {
 	Type        string    // ce-type, e.g. "issues.opened"
 	Time        time.Time // ce-time; zero if absent or unreadable
 	ContentType string    // content-type of Data
-	Subject     string    // NATS subject it was read from
-	Data        []byte    // payload, unchanged
+	// Subject is the NATS subject the event was read from; for a copy sent to this agent
+	// alone, read from agents.<agent>.replay.<subject>, the original's subject.
+	Subject string
+	Data    []byte // payload, unchanged
 
 	DeliveryID    string // the provider's delivery id, for webhooks
 	CausationID   string // id of the event whose handling emitted this one; "" for webhooks
 	CorrelationID string // id of the first event of the chain; the event's own id for webhooks
 	Hops          int    // agent hops since the first event of the chain
-	Replay        bool   // true when a replay re-drove this message
+	// Replay is true for a copy that a replay or a dead-letter redrive published
+	// (Hookbus-Replay), and for everything read from this agent's replay subject. A copy
+	// keeps the original's id, so Once skips the steps done for the original and Emit
+	// derives the same ids.
+	Replay bool
 
-	Stream   string // stream it was read from
+	Stream   string // stream it was read from (AGENTS for a copy sent to this agent alone)
 	Sequence uint64 // stream sequence
 	Attempt  int    // 1 on the first delivery, 2 on the first redelivery, …
 
 	// Header holds every header of the message, including ones hookbus does not decode.
 	Header nats.Header
 
-	agent   *Agent
-	emitted map[string]int
+	agent    *Agent
+	readFrom string // the subject the message was read from
+	emitted  map[string]int
 }
 
 // newEvent decodes a message read from a stream.
@@ -56,6 +63,14 @@ func newEvent(a *Agent, m jetstream.Msg) *Event {
 		Replay:        h.Get(subjects.HeaderReplay) == "true",
 		Header:        h,
 		agent:         a,
+		readFrom:      m.Subject(),
+	}
+	if original, ok := a.unwrap(ev.Subject); ok {
+		ev.Subject, ev.Replay = original, true
+	}
+	if ev.ID == "" && ev.Replay {
+		// A copy of an event without an envelope: the id its original went by.
+		ev.ID = h.Get(subjects.HeaderReplayOf)
 	}
 	if ev.ID == "" {
 		ev.ID = h.Get(subjects.HeaderMsgID)
@@ -82,6 +97,42 @@ func newEvent(a *Agent, m jetstream.Msg) *Event {
 		ev.CorrelationID = ev.ID
 	}
 	return ev
+}
+
+// unwrap returns the original subject of a copy sent to a alone: subject without its
+// replay prefix agents.<a>.replay., as often as it has it (a redriven dead letter of an
+// older copy may carry it twice). ok is false for any other subject.
+func (a *Agent) unwrap(subject string) (original string, ok bool) {
+	for {
+		p, err := subjects.Parse(subject)
+		if err != nil || p.Kind != "replay" || p.Owner != a.name {
+			return subject, ok
+		}
+		subject, ok = p.Type, true
+	}
+}
+
+// foreign reports whether ev is a copy sent to another agent alone: read from that agent's
+// replay subject through a broad filter, and not this agent's to handle.
+func (ev *Event) foreign() bool {
+	p, err := subjects.Parse(ev.Subject)
+	return err == nil && p.Kind == "replay"
+}
+
+// origin locates the event ev stands for: the message itself, or for a copy sent to this
+// agent alone, the original it copies, as far as the copy's replay headers tell (sequence
+// 0 when they do not).
+func (ev *Event) origin() (stream string, seq uint64) {
+	if ev.readFrom == ev.Subject {
+		return ev.Stream, ev.Sequence
+	}
+	if ev.Header.Get(subjects.HeaderReplaySubject) == ev.Subject {
+		if stream := ev.Header.Get(subjects.HeaderReplayStream); stream != "" {
+			seq, _ := strconv.ParseUint(ev.Header.Get(subjects.HeaderReplaySequence), 10, 64)
+			return stream, seq
+		}
+	}
+	return subjects.StreamFor(ev.Subject), 0
 }
 
 // EmitOption adjusts one emitted event.

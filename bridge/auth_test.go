@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookbus/hookbus/agents"
 	"github.com/hookbus/hookbus/agents/examples"
-	"github.com/hookbus/hookbus/bridge"
+	"github.com/hookbus/hookbus/bridge/embedded"
+	"github.com/hookbus/hookbus/bridge/ops"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,24 +62,25 @@ func (p *permErrors) has(subject string) bool {
 }
 
 // TestAgentPermissions: with auth on, each agent logs in with its own password, does its
-// whole job (consume, emit, done records, dead letters), and is refused everything that is
-// another's: publishing webhooks or another agent's events, binding another agent's
-// consumer, reading other inboxes.
+// whole job (consume, emit, done records, dead letters, copies replayed to it alone), and is
+// refused everything that is another's: publishing webhooks, another agent's events or
+// copies on another agent's replay subject, binding another agent's consumer, reading
+// other inboxes.
 func TestAgentPermissions(t *testing.T) {
 	store := t.TempDir()
 	h := start(t, loadConfig(t, authConfig, map[string]string{"STORE": store, "NOTIFY_PW": "notify-pw"}))
 	creds := filepath.Join(store, "credentials")
 	for _, f := range []string{"hookbus", "triage", "biller"} {
-		st, err := os.Stat(bridge.PasswordFile(creds, f))
+		st, err := os.Stat(embedded.PasswordFile(creds, f))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("password file of %s: %v %v", f, err, st)
 		}
 	}
-	if _, err := os.Stat(bridge.PasswordFile(creds, "notify")); err == nil {
+	if _, err := os.Stat(embedded.PasswordFile(creds, "notify")); err == nil {
 		t.Fatal("a password given in the config was also written to a file")
 	}
 	pw := func(name string) string {
-		b, err := os.ReadFile(bridge.PasswordFile(creds, name))
+		b, err := os.ReadFile(embedded.PasswordFile(creds, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,9 +102,13 @@ func TestAgentPermissions(t *testing.T) {
 	runAs(examples.TriageConfig(), pw("triage"))
 	runAs(examples.NotifyConfig(""), "notify-pw")
 	var charged sync.Map
+	var charges, billerReplays atomic.Int32
 	runAs(agents.Config{Name: "biller", Subjects: []string{"webhooks.github.>"}, MaxDeliver: 1,
 		Handler: agents.HandlerFunc(func(ctx context.Context, ev *agents.Event) error {
-			if _, err := ev.Once(ctx, "charge", func(context.Context) error { charged.Store(ev.ID, true); return nil }); err != nil {
+			if ev.Replay && ev.Subject == "webhooks.github.issues.opened" {
+				billerReplays.Add(1)
+			}
+			if _, err := ev.Once(ctx, "charge", func(context.Context) error { charged.Store(ev.ID, true); charges.Add(1); return nil }); err != nil {
 				return err
 			}
 			return agents.Permanent(errors.New("after charging, give up"))
@@ -117,6 +124,18 @@ func TestAgentPermissions(t *testing.T) {
 		t.Fatal("the biller's done record path failed under its permissions")
 	}
 
+	// A replay to the biller alone (by the admin login, as the CLI does) reaches it through
+	// the consumer it created on its own for its replay subject: handled as the original,
+	// the done step skipped, dead-lettered again under the original subject.
+	if _, err := ops.Replay(context.Background(), h.js, ops.ReplayOptions{Subject: "webhooks.github.>", Range: ops.Range{FromSeq: 1}, ToAgent: "biller"}); err != nil {
+		t.Fatalf("replay to the biller: %v", err)
+	}
+	dls := waitMsgs(t, h.js, "dlq.biller", 2)
+	if billerReplays.Load() != 1 || charges.Load() != 1 || dls[1].Header.Get(subjects.HeaderDLQSubject) != "webhooks.github.issues.opened" {
+		t.Fatalf("the replayed copy: handled %d times, charged %d times, dead-lettered under %q",
+			billerReplays.Load(), charges.Load(), dls[1].Header.Get(subjects.HeaderDLQSubject))
+	}
+
 	// Refusals, as triage.
 	var perm permErrors
 	nc, err := nats.Connect(url, nats.UserInfo("triage", pw("triage")), nats.CustomInboxPrefix(subjects.InboxPrefix("triage")), nats.ErrorHandler(perm.handler))
@@ -126,7 +145,8 @@ func TestAgentPermissions(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	before := len(stored(t, h.js, "webhooks.>"))
-	for _, subject := range []string{"webhooks.github.issues.opened", "agents.notify.events.message.sent", "dlq.notify"} {
+	for _, subject := range []string{"webhooks.github.issues.opened", "agents.notify.events.message.sent", "dlq.notify",
+		subjects.Replay("biller", "webhooks.github.issues.opened")} {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		_, err := js.Publish(ctx, subject, []byte(`{}`))
 		cancel()
@@ -140,6 +160,9 @@ func TestAgentPermissions(t *testing.T) {
 	}
 	if n := len(stored(t, h.js, "agents.notify.events.>")); n != 1 {
 		t.Fatalf("notify has %d events, want its own 1", n)
+	}
+	if n := len(stored(t, h.js, subjects.Replays("biller"))); n != 1 {
+		t.Fatalf("the biller's replay subject holds %d copies, want the admin's 1", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

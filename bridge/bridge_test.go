@@ -116,11 +116,11 @@ func start(t *testing.T, cfg *config.Config) *harness {
 	t.Cleanup(h.stop)
 	var opts []nats.Option
 	if e := cfg.NATS.Embedded; e != nil && e.Auth != nil {
-		pw, err := os.ReadFile(bridge.PasswordFile(e.Auth.CredentialsDir, bridge.AdminUser))
+		pw, err := os.ReadFile(embedded.PasswordFile(e.Auth.CredentialsDir, embedded.AdminUser))
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts = append(opts, nats.UserInfo(bridge.AdminUser, strings.TrimSpace(string(pw))))
+		opts = append(opts, nats.UserInfo(embedded.AdminUser, strings.TrimSpace(string(pw))))
 	}
 	nc, err := nats.Connect(h.addrs.NATS, opts...)
 	if err != nil {

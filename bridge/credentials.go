@@ -7,16 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hookbus/hookbus/bridge/config"
 	"github.com/hookbus/hookbus/bridge/embedded"
 )
-
-// AdminUser is the login of the bridge itself and of operator tools on an embedded server
-// with auth.
-const AdminUser = "hookbus"
 
 // logins returns the users of an embedded server with auth: the admin and every configured
 // agent. A password the config does not give is read from <credentials_dir>/<name>.password,
@@ -25,11 +20,11 @@ func logins(a *config.Auth) ([]embedded.User, error) {
 	if err := os.MkdirAll(a.CredentialsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("bridge: credentials_dir: %w", err)
 	}
-	admin, err := password(a.CredentialsDir, AdminUser)
+	admin, err := password(a.CredentialsDir, embedded.AdminUser)
 	if err != nil {
 		return nil, err
 	}
-	users := []embedded.User{{Name: AdminUser, Password: admin, Admin: true}}
+	users := []embedded.User{{Name: embedded.AdminUser, Password: admin, Admin: true}}
 	for _, ag := range a.Agents {
 		pw := ag.Password
 		if pw == "" {
@@ -42,11 +37,10 @@ func logins(a *config.Auth) ([]embedded.User, error) {
 	return users, nil
 }
 
-// PasswordFile is where a generated password of name lives.
-func PasswordFile(dir, name string) string { return filepath.Join(dir, name+".password") }
-
+// password reads the password of name from its file in dir (embedded.PasswordFile), or
+// generates it into that file when there is none.
 func password(dir, name string) (string, error) {
-	path := PasswordFile(dir, name)
+	path := embedded.PasswordFile(dir, name)
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if pw := strings.TrimSpace(string(b)); pw != "" {

@@ -21,3 +21,15 @@ func ExampleAgentEvent() {
 	// agents.triage.events.issue.triaged
 	// agents.triage.events.>
 }
+
+func ExampleReplay() {
+	copied := subjects.Replay("triage", "webhooks.github.issues.opened")
+	p, _ := subjects.Parse(copied)
+	fmt.Println(copied)
+	fmt.Println(subjects.Replays("triage"))
+	fmt.Println(p.Kind, p.Owner, p.Type)
+	// Output:
+	// agents.triage.replay.webhooks.github.issues.opened
+	// agents.triage.replay.>
+	// replay triage webhooks.github.issues.opened
+}

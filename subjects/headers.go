@@ -26,10 +26,27 @@ const (
 	HeaderCorrelationID = "Hookbus-Correlation-Id"
 	// HeaderHops counts the agent hops between the first event of the chain and this one.
 	HeaderHops = "Hookbus-Hops"
-	// HeaderReplay is set to "true" on messages that a replay re-drove.
+	// HeaderReplay is set to "true" on copies that a replay or a dead-letter redrive published.
 	HeaderReplay = "Hookbus-Replay"
 	// HeaderTraceparent is the W3C trace context, passed through when present.
 	HeaderTraceparent = "traceparent"
+)
+
+// Headers of the copies that a replay or a dead-letter redrive publishes, besides
+// HeaderReplay ("true").
+const (
+	// HeaderReplayOf is the id of the event the copy repeats: its ce-id (which the copy
+	// keeps), else its Nats-Msg-Id, else "<stream>:<seq>".
+	HeaderReplayOf = "Hookbus-Replay-Of"
+	// HeaderReplayRun names the replay run that published the copy ("redrive" for a
+	// redriven dead letter).
+	HeaderReplayRun = "Hookbus-Replay-Run"
+	// HeaderReplaySubject is the subject the original was stored under; a copy sent to one
+	// agent (see Replay) or to another subject keeps it here.
+	HeaderReplaySubject = "Hookbus-Replay-Subject"
+	// HeaderReplayStream and HeaderReplaySequence locate the original.
+	HeaderReplayStream   = "Hookbus-Replay-Stream"
+	HeaderReplaySequence = "Hookbus-Replay-Sequence"
 )
 
 // Dead-letter and loop-guard headers.
@@ -44,9 +61,12 @@ const (
 	HeaderDLQAttempts = "Hookbus-Dlq-Attempts"
 	// HeaderDLQTime is the RFC 3339 time the message was dead-lettered.
 	HeaderDLQTime = "Hookbus-Dlq-Time"
-	// HeaderDLQSubject is the subject the message was originally stored under.
+	// HeaderDLQSubject is the subject the message was originally stored under; for a copy
+	// sent to the agent alone (see Replay), the subject of the event it copies.
 	HeaderDLQSubject = "Hookbus-Dlq-Subject"
-	// HeaderDLQStream and HeaderDLQSequence locate the original message.
+	// HeaderDLQStream and HeaderDLQSequence locate the original message; for a copy sent to
+	// the agent alone, the event it copies, as far as the copy's replay headers tell
+	// (sequence 0 when they do not).
 	HeaderDLQStream   = "Hookbus-Dlq-Stream"
 	HeaderDLQSequence = "Hookbus-Dlq-Sequence"
 	// HeaderDLQAgent names the agent that gave up on the message.

@@ -8,7 +8,8 @@ func InboxPrefix(agent string) string { return "_INBOX_" + Token(agent) }
 // permissions: its own events and dead letters, tasks for other agents, requests to other
 // agents, and the JetStream API calls that bind, read and acknowledge its own durable
 // consumers and its own keys in the hookbus buckets. Nothing under webhooks.>, and no
-// other agent's events.
+// other agent's events, nor anything on another agent's replay subject (Replays): only the
+// bridge's admin login (the recovery tools) and the agent itself can put a copy there.
 func AgentPublish(agent string) []string {
 	a := Token(agent)
 	subs := []string{
@@ -38,7 +39,9 @@ func AgentPublish(agent string) []string {
 }
 
 // AgentSubscribe lists the subjects an agent may subscribe to when the server enforces
-// permissions: its own inboxes and its own request subjects.
+// permissions: its own inboxes and its own request subjects. Stored events, its replay
+// subject included, reach it only through its own durable consumers, whose deliveries
+// arrive on its inboxes.
 func AgentSubscribe(agent string) []string {
 	return []string{InboxPrefix(agent) + ".>", RPCRoot + "." + Token(agent) + ".>"}
 }

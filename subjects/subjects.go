@@ -16,6 +16,7 @@ const (
 
 	eventsToken = "events"
 	tasksToken  = "tasks"
+	replayToken = "replay"
 )
 
 // Limits on outside tokens. Longer input is cut, not rejected, so a provider can never make
@@ -148,16 +149,32 @@ func DLQ(agent string) string {
 	return DLQRoot + "." + Token(agent)
 }
 
+// Replay returns the subject of a copy of an event stored under subject, sent to agent
+// alone by a replay or a dead-letter redrive: Replay("triage", "webhooks.github.issues.opened")
+// is "agents.triage.replay.webhooks.github.issues.opened". It lies in the AGENTS stream. The
+// agent SDK reads Replays(agent) by itself and hands such a copy to the handler under the
+// original subject.
+func Replay(agent, subject string) string {
+	return AgentsRoot + "." + Token(agent) + "." + replayToken + "." + subject
+}
+
+// Replays returns the filter matching every copy sent to agent alone:
+// "agents.<agent>.replay.>".
+func Replays(agent string) string {
+	return AgentsRoot + "." + Token(agent) + "." + replayToken + ".>"
+}
+
 // Parsed is a subject taken apart by Parse.
 type Parsed struct {
 	// Root is WebhooksRoot, AgentsRoot or DLQRoot.
 	Root string
 	// Owner is the source of a webhook subject, or the agent of an agent or dead-letter subject.
 	Owner string
-	// Kind is "events" or "tasks" for agent subjects, "" otherwise.
+	// Kind is "events", "tasks" or "replay" for agent subjects, "" otherwise.
 	Kind string
 	// Type is the dot-joined rest: the event type of a webhook or agent event, the task kind
-	// of a task; "" for a dead-letter subject.
+	// of a task, the original subject of a copy sent to one agent (see Replay); "" for a
+	// dead-letter subject.
 	Type string
 }
 
@@ -184,8 +201,15 @@ func Parse(subject string) (Parsed, error) {
 		}
 		return Parsed{Root: WebhooksRoot, Owner: toks[1], Type: strings.Join(toks[2:], ".")}, nil
 	case AgentsRoot:
+		if len(toks) >= 4 && toks[2] == replayToken {
+			original := strings.Join(toks[3:], ".")
+			if _, err := Parse(original); err != nil {
+				return bad("want agents.<agent>.replay.<hookbus subject>")
+			}
+			return Parsed{Root: AgentsRoot, Owner: toks[1], Kind: replayToken, Type: original}, nil
+		}
 		if len(toks) < 4 || (toks[2] != eventsToken && toks[2] != tasksToken) {
-			return bad("want agents.<agent>.events|tasks.<type…>")
+			return bad("want agents.<agent>.events|tasks|replay.<…>")
 		}
 		if toks[2] == tasksToken && len(toks) != 4 {
 			return bad("want agents.<agent>.tasks.<kind>")

@@ -43,6 +43,8 @@ func TestAgentSubjects(t *testing.T) {
 		{"task status", TaskStatus("writer", "triage", TaskCompleted), "agents.writer.events.task.triage.completed"},
 		{"task statuses", TaskStatuses("triage"), "agents.*.events.task.triage.>"},
 		{"tasks", Tasks("writer"), "agents.writer.tasks.>"},
+		{"replay", Replay("triage", "webhooks.github.issues.opened"), "agents.triage.replay.webhooks.github.issues.opened"},
+		{"replays", Replays("triage"), "agents.triage.replay.>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +64,9 @@ func TestParse(t *testing.T) {
 		{"agents.triage.events.issue.triaged", Parsed{Root: AgentsRoot, Owner: "triage", Kind: "events", Type: "issue.triaged"}},
 		{"agents.writer.tasks.draft", Parsed{Root: AgentsRoot, Owner: "writer", Kind: "tasks", Type: "draft"}},
 		{"dlq.notify", Parsed{Root: DLQRoot, Owner: "notify"}},
+		{"agents.triage.replay.webhooks.github.issues.opened", Parsed{Root: AgentsRoot, Owner: "triage", Kind: "replay", Type: "webhooks.github.issues.opened"}},
+		{"agents.notify.replay.agents.triage.events.issue.triaged", Parsed{Root: AgentsRoot, Owner: "notify", Kind: "replay", Type: "agents.triage.events.issue.triaged"}},
+		{"agents.writer.replay.agents.writer.tasks.draft", Parsed{Root: AgentsRoot, Owner: "writer", Kind: "replay", Type: "agents.writer.tasks.draft"}},
 	}
 	for _, tt := range good {
 		t.Run(tt.subject, func(t *testing.T) {
@@ -72,13 +77,58 @@ func TestParse(t *testing.T) {
 		})
 	}
 	bad := []string{"", "webhooks", "webhooks.github", "webhooks.github.>", "webhooks..x", "agents.a.events",
-		"agents.a.other.x", "agents.a.tasks.x.y", "dlq", "dlq.a.b", "other.a.b", "webhooks.git hub.x", "webhooks.*.x"}
+		"agents.a.other.x", "agents.a.tasks.x.y", "dlq", "dlq.a.b", "other.a.b", "webhooks.git hub.x", "webhooks.*.x",
+		"agents.a.replay", "agents.a.replay.x", "agents.a.replay.webhooks.github", "agents.a.replay.agents.b.other.x", "agents.a.replay.webhooks.*.x"}
 	for _, s := range bad {
 		t.Run("bad/"+s, func(t *testing.T) {
 			if _, err := Parse(s); !errors.Is(err, ErrInvalidSubject) {
 				t.Fatalf("Parse(%q) error = %v, want ErrInvalidSubject", s, err)
 			}
 		})
+	}
+}
+
+// TestReplayParsesBack checks that a copy's subject gives back its agent and original.
+func TestReplayParsesBack(t *testing.T) {
+	for _, original := range []string{"webhooks.github.issues.opened", "agents.triage.events.issue.triaged", "agents.writer.tasks.draft", "dlq.notify"} {
+		p, err := Parse(Replay("crm", original))
+		if err != nil || p.Kind != "replay" || p.Owner != "crm" || p.Type != original {
+			t.Errorf("Parse(Replay(crm, %q)) = %+v, %v", original, p, err)
+		}
+		if !Covers(Replays("crm"), Replay("crm", original)) || Covers(Replays("crm"), Replay("crma", original)) {
+			t.Errorf("Replays(crm) does not match exactly crm's copies of %q", original)
+		}
+	}
+}
+
+func TestCoversAndOverlaps(t *testing.T) {
+	tests := []struct {
+		filter, other   string
+		covers, overlap bool
+	}{
+		{"agents.>", "agents.triage.replay.>", true, true},
+		{"agents.triage.>", "agents.triage.replay.>", true, true},
+		{"agents.*.replay.>", "agents.triage.replay.>", true, true},
+		{"agents.triage.replay.>", "agents.triage.replay.>", true, true},
+		{"agents.triage.replay.>", "agents.triage.replay.webhooks.>", true, true},
+		{"agents.triage.replay.webhooks.>", "agents.triage.replay.>", false, true},
+		{"agents.*.replay.webhooks.>", "agents.triage.replay.>", false, true},
+		{"agents.triage.replay.*", "agents.triage.replay.>", false, true},
+		{"agents.triage.replay.>", "agents.triage.replay", false, false},
+		{"agents.*.events.>", "agents.triage.replay.>", false, false},
+		{"webhooks.>", "agents.triage.replay.>", false, false},
+		{"agents.triage.replay.>", "agents.triage.replay.webhooks.github.x", true, true},
+		{"agents.*.x", "agents.*.x", true, true},
+		{"agents.a.x", "agents.*.x", false, true},
+		{">", "a", true, true},
+	}
+	for _, tt := range tests {
+		if got := Covers(tt.filter, tt.other); got != tt.covers {
+			t.Errorf("Covers(%q, %q) = %v, want %v", tt.filter, tt.other, got, tt.covers)
+		}
+		if got := Overlaps(tt.filter, tt.other); got != tt.overlap {
+			t.Errorf("Overlaps(%q, %q) = %v, want %v", tt.filter, tt.other, got, tt.overlap)
+		}
 	}
 }
 
@@ -182,7 +232,7 @@ func FuzzWebhook(f *testing.F) {
 
 // FuzzParse checks that Parse never panics and that what it accepts has no empty token.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"webhooks.github.issues.opened", "agents.a.events.b", "dlq.a", "", "..", "agents.a.tasks.>"} {
+	for _, s := range []string{"webhooks.github.issues.opened", "agents.a.events.b", "dlq.a", "", "..", "agents.a.tasks.>", "agents.a.replay.webhooks.b.c"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

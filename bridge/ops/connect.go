@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/embedded"
 	"github.com/nats-io/nats.go"
 )
 
@@ -40,7 +40,7 @@ func TargetOf(cfg *config.Config, url string) (Target, error) {
 		if e := cfg.NATS.Embedded; e != nil {
 			t.URL = "nats://" + reachable(e.Listen)
 			if e.Auth != nil {
-				path := bridge.PasswordFile(e.Auth.CredentialsDir, bridge.AdminUser)
+				path := embedded.PasswordFile(e.Auth.CredentialsDir, embedded.AdminUser)
 				b, err := os.ReadFile(path)
 				switch {
 				case errors.Is(err, fs.ErrNotExist):
@@ -48,7 +48,7 @@ func TargetOf(cfg *config.Config, url string) (Target, error) {
 				case err != nil:
 					return Target{}, fmt.Errorf("ops: admin password: %w", err)
 				}
-				t.User, t.Password = bridge.AdminUser, strings.TrimSpace(string(b))
+				t.User, t.Password = embedded.AdminUser, strings.TrimSpace(string(b))
 			}
 		} else {
 			t.URL, t.Creds, t.TLS = cfg.NATS.URL, cfg.NATS.Creds, cfg.NATS.TLS

@@ -280,8 +280,8 @@ func selectAll(f DLQFilter, all bool, verb string) error {
 //
 // Everything is checked before the first copy: ErrInvalid (options, an empty selection
 // without All), ErrNotFound (sequences), ErrUnknownAgent (an agent without consumers
-// left), ErrNoReplaySubject (ViaAgent), ErrTooRecent (a dead letter younger than the DLQ
-// stream's duplicate window, unless Force). When ctx ends, Redrive stops after the dead
+// left), ErrNoReplaySubject (ViaAgent), ErrTooRecent (a *TooRecentError: a dead letter
+// younger than the DLQ stream's duplicate window, unless Force). When ctx ends, Redrive stops after the dead
 // letter in hand and returns what it did with an error wrapping ErrInterrupted.
 func Redrive(ctx context.Context, js jetstream.JetStream, o RedriveOptions) (RedriveResult, error) {
 	res := RedriveResult{DryRun: o.DryRun, Redriven: []Redriven{}}
@@ -319,8 +319,7 @@ func Redrive(ctx context.Context, js jetstream.JetStream, o RedriveOptions) (Red
 			return res, fmt.Errorf("%w: dead letter %d names no original subject under a hookbus stream", ErrInvalid, d.Seq)
 		}
 		if !o.Force && now.Sub(d.stored) < window {
-			return res, fmt.Errorf("%w: dead letter %d of %s was stored %s ago; the %s stream remembers its id for %s, so if the agent failed again before %s its new dead letter would be dropped as a duplicate and the event lost. Redrive after that, or pass --force",
-				ErrTooRecent, d.Seq, d.Agent, now.Sub(d.stored).Round(time.Second), subjects.StreamDLQ, window, d.stored.Add(window).Local().Format(time.TimeOnly))
+			return res, &TooRecentError{Seq: d.Seq, Agent: d.Agent, Age: now.Sub(d.stored), Window: window, SafeAt: d.stored.Add(window)}
 		}
 		stream := subjects.StreamFor(d.Subject)
 		if _, ok := readers[stream]; !ok {

@@ -14,7 +14,8 @@ import (
 
 // TestDeadLetters dead-letters events with a real agent, lists and shows them, refuses
 // unsafe or unselective redrives, redrives one to the fixed agent (which handles it,
-// marked as a replay) and purges the rest.
+// marked as a replay, under its original subject: it goes through the agent's replay
+// subject, which the agent reads without listing it) and purges the rest.
 func TestDeadLetters(t *testing.T) {
 	b := startBus(t)
 	var fixed atomic.Bool
@@ -25,7 +26,7 @@ func TestDeadLetters(t *testing.T) {
 			}
 			return nil
 		}
-	}, "webhooks.demo.>", ops.ReplayFilter("crm"))
+	}, "webhooks.demo.>")
 	w := newAgent(t, b, "watch", "webhooks.demo.>")
 	b.webhook(t, 1, `{"lead":"ada"}`)
 	b.webhook(t, 2, `{"lead":"bad one"}`)
@@ -95,7 +96,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("redrive: %+v %v", res, err)
 	}
 	c.handled(t, 2)
-	if e := c.events()[1]; e.ID != "demo:2" || !e.Replay || e.ReplayOf != "demo:2" {
+	if e := c.events()[1]; e.ID != "demo:2" || !e.Replay || e.ReplayOf != "demo:2" || e.Subject != d.Subject || e.Stream != subjects.StreamAgents {
 		t.Fatalf("redriven event handled as %+v", e)
 	}
 	b.webhook(t, 4, `{"lead":"grace"}`)
@@ -143,5 +144,49 @@ func TestPurgeBySelection(t *testing.T) {
 	left, _ := ops.DeadLetters(ctxT(t), b.js, ops.DLQFilter{})
 	if len(left) != 2 || left[0].ID != "demo:1" || left[1].ID != "demo:3" {
 		t.Fatalf("left: %+v", left)
+	}
+}
+
+// TestRedriveOfAReplayedCopy: a copy replayed to one agent that fails again is
+// dead-lettered under the original's subject and place, and its redrive goes back through
+// the agent's replay subject once, not nested in it, and is handled as the original event.
+func TestRedriveOfAReplayedCopy(t *testing.T) {
+	b := startBus(t)
+	var failCopies atomic.Bool
+	failCopies.Store(true)
+	c := newAgentWith(t, b, "crm", func(a *agent) {
+		a.fail = func(ev *agents.Event) error {
+			if ev.Replay && failCopies.Load() {
+				return agents.Permanent(errors.New("replays not handled yet"))
+			}
+			return nil
+		}
+	}, "webhooks.demo.>")
+	b.webhook(t, 1, `{"lead":"ada"}`)
+	c.handled(t, 1)
+	if _, err := ops.Replay(ctxT(t), b.js, ops.ReplayOptions{Subject: "webhooks.demo.>", Range: ops.Range{FromSeq: 1}, ToAgent: "crm", Run: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	var dls []ops.DeadLetter
+	waitFor(t, "the copy dead-lettered", func() bool {
+		dls, _ = ops.DeadLetters(ctxT(t), b.js, ops.DLQFilter{Agent: "crm"})
+		return len(dls) == 1
+	})
+	if d := dls[0]; d.Subject != "webhooks.demo.lead.created" || d.Stream != subjects.StreamWebhooks || d.Sequence != 1 || d.ID != "demo:1" {
+		t.Fatalf("dead letter of the copy: %+v", d)
+	}
+	failCopies.Store(false)
+	res, err := ops.Redrive(ctxT(t), b.js, ops.RedriveOptions{Filter: ops.DLQFilter{Agent: "crm"}, All: true, Force: true})
+	if err != nil || len(res.Redriven) != 1 || res.Redriven[0].To != "agents.crm.replay.webhooks.demo.lead.created" {
+		t.Fatalf("redrive: %+v %v", res, err)
+	}
+	c.handled(t, 2)
+	if e := c.events()[1]; e.ID != "demo:1" || !e.Replay || e.Subject != "webhooks.demo.lead.created" || e.Stream != subjects.StreamAgents {
+		t.Fatalf("redriven copy handled as %+v", e)
+	}
+	redriven := storedAt(t, b.js, subjects.StreamAgents, res.Redriven[0].NewSeq)
+	if redriven.Header.Get(ops.HeaderReplaySubject) != "webhooks.demo.lead.created" || redriven.Header.Get(ops.HeaderReplayStream) != subjects.StreamWebhooks ||
+		redriven.Header.Get(ops.HeaderReplaySequence) != "1" || redriven.Header.Get(ops.HeaderReplayRun) != "redrive" {
+		t.Fatalf("the redriven copy does not name the original: %v", redriven.Header)
 	}
 }

@@ -17,8 +17,9 @@
 //     got the first time. No other agent is touched. A running agent receives them at
 //     once; a stopped one when it starts.
 //   - Replay publishes copies of a range of stored events, to their own subject (every
-//     agent consuming it), to one agent (its replay subject, agents.<agent>.replay.<…>),
-//     or to another subject. Copies keep the event's ce-id and envelope, carry
+//     agent consuming it), to one agent (its replay subject, agents.<agent>.replay.<…>,
+//     which the agent SDK reads by itself and hands to the handler under the original
+//     subject), or to another subject. Copies keep the event's ce-id and envelope, carry
 //     Hookbus-Replay: true and the replay headers of this package (HeaderReplayOf, …),
 //     and a new Nats-Msg-Id derived from the run and the original id, so the stream
 //     stores them and a repeated run (same run id) stores each once.

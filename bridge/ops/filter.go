@@ -70,22 +70,8 @@ func Match(filter, subject string) bool {
 	}
 }
 
-// Overlaps reports whether some subject could match both filters.
-func Overlaps(a, b string) bool {
-	for {
-		at, arest, amore := strings.Cut(a, ".")
-		bt, brest, bmore := strings.Cut(b, ".")
-		switch {
-		case at == ">" || bt == ">":
-			return true
-		case at != "*" && bt != "*" && at != bt:
-			return false
-		case !amore || !bmore:
-			return amore == bmore
-		}
-		a, b = arest, brest
-	}
-}
+// Overlaps reports whether some subject could match both filters (subjects.Overlaps).
+func Overlaps(a, b string) bool { return subjects.Overlaps(a, b) }
 
 // streamFilters splits a filter into one per hookbus stream it can match: a filter under
 // one root goes to that root's stream; one whose first token is a wildcard goes to every

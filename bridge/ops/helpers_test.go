@@ -81,6 +81,7 @@ func (b *bus) webhooks(t *testing.T, from, to int) {
 type seen struct {
 	ID       string
 	Subject  string
+	Stream   string
 	Seq      uint64
 	Replay   bool
 	Attempt  int
@@ -123,7 +124,7 @@ func newAgentWith(t *testing.T, b *bus, name string, adjust func(*agent), filter
 				}
 			}
 			a.mu.Lock()
-			a.seen = append(a.seen, seen{ID: ev.ID, Subject: ev.Subject, Seq: ev.Sequence, Replay: ev.Replay,
+			a.seen = append(a.seen, seen{ID: ev.ID, Subject: ev.Subject, Stream: ev.Stream, Seq: ev.Sequence, Replay: ev.Replay,
 				Attempt: ev.Attempt, ReplayOf: ev.Header.Get("Hookbus-Replay-Of")})
 			a.mu.Unlock()
 			return nil
@@ -156,15 +157,20 @@ func (a *agent) start(t *testing.T) {
 		})
 	}
 	t.Cleanup(a.stop)
-	// Run creates its consumers first: wait for them.
+	// Run creates its consumers first: wait for them, on the streams of its filters and on
+	// AGENTS (its replay subject).
 	js, _ := jetstream.New(a.nc)
-	waitFor(t, "consumer of "+a.name, func() bool {
-		for _, s := range []string{subjects.StreamWebhooks, subjects.StreamAgents} {
-			if _, err := js.Consumer(context.Background(), s, a.name); err == nil {
-				return true
+	streams := []string{subjects.StreamAgents}
+	for _, f := range a.cfg.Subjects {
+		streams = append(streams, subjects.StreamFor(f))
+	}
+	waitFor(t, "consumers of "+a.name, func() bool {
+		for _, s := range streams {
+			if _, err := js.Consumer(context.Background(), s, a.name); err != nil {
+				return false
 			}
 		}
-		return false
+		return true
 	})
 }
 
@@ -220,6 +226,21 @@ func span(from, to int) []int {
 		out = append(out, n)
 	}
 	return out
+}
+
+// settled waits until the agent's consumer on stream has been delivered everything stored
+// there and has acknowledged it.
+func (a *agent) settled(t *testing.T, js jetstream.JetStream, stream string) {
+	t.Helper()
+	last := lastSeq(t, js, stream)
+	waitFor(t, a.name+" settles "+stream, func() bool {
+		c, err := js.Consumer(context.Background(), stream, a.name)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= last
+	})
 }
 
 // consumerState is what a rewind may change about a consumer.

@@ -16,38 +16,32 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Headers of replayed and redriven copies, besides subjects.HeaderReplay ("true"). They
-// belong in package subjects; until they are there, they are defined here.
+// Headers of replayed and redriven copies, besides subjects.HeaderReplay ("true"); they
+// are defined in package subjects, which agents share.
 const (
 	// HeaderReplayOf is the id of the event the copy repeats: its ce-id (which the copy
 	// keeps), else its Nats-Msg-Id, else "<stream>:<seq>".
-	HeaderReplayOf = "Hookbus-Replay-Of"
+	HeaderReplayOf = subjects.HeaderReplayOf
 	// HeaderReplayRun names the replay run that published the copy ("redrive" for a
 	// redriven dead letter).
-	HeaderReplayRun = "Hookbus-Replay-Run"
+	HeaderReplayRun = subjects.HeaderReplayRun
 	// HeaderReplaySubject is the subject the original was stored under; a copy sent to one
 	// agent or to another subject keeps it here.
-	HeaderReplaySubject = "Hookbus-Replay-Subject"
+	HeaderReplaySubject = subjects.HeaderReplaySubject
 	// HeaderReplayStream and HeaderReplaySequence locate the original.
-	HeaderReplayStream   = "Hookbus-Replay-Stream"
-	HeaderReplaySequence = "Hookbus-Replay-Sequence"
+	HeaderReplayStream   = subjects.HeaderReplayStream
+	HeaderReplaySequence = subjects.HeaderReplaySequence
 )
 
-// replayToken is the token of an agent's replay subjects: agents.<agent>.replay.<…>.
-const replayToken = "replay"
-
 // ReplaySubject returns the subject of a copy of an event stored under subject, meant for
-// agent alone: "agents.<agent>.replay.<subject>". It lies in the AGENTS stream, and only
-// a consumer that reads ReplayFilter(agent) receives it.
-func ReplaySubject(agent, subject string) string {
-	return subjects.AgentsRoot + "." + subjects.Token(agent) + "." + replayToken + "." + subject
-}
+// agent alone: "agents.<agent>.replay.<subject>" (subjects.Replay). It lies in the AGENTS
+// stream, and only a consumer that reads ReplayFilter(agent) receives it; an agent built on
+// the agent SDK reads it by itself and handles the copy under subject.
+func ReplaySubject(agent, subject string) string { return subjects.Replay(agent, subject) }
 
-// ReplayFilter returns the filter an agent's consumer must read to receive the copies meant
-// for it alone: "agents.<agent>.replay.>".
-func ReplayFilter(agent string) string {
-	return subjects.AgentsRoot + "." + subjects.Token(agent) + "." + replayToken + ".>"
-}
+// ReplayFilter returns the filter an agent's consumer reads to receive the copies meant for
+// it alone: "agents.<agent>.replay.>" (subjects.Replays).
+func ReplayFilter(agent string) string { return subjects.Replays(agent) }
 
 // ReplayOptions describe a replay: which stored events, and where their copies go.
 type ReplayOptions struct {
@@ -58,8 +52,9 @@ type ReplayOptions struct {
 	// resolved to stream sequences: the first event stored at or after Since, the last
 	// stored at or before Until.
 	Range Range
-	// ToAgent sends every copy to this agent alone, on its replay subject (ReplaySubject);
-	// its consumer on the AGENTS stream must read ReplayFilter(ToAgent).
+	// ToAgent sends every copy to this agent alone, on its replay subject (ReplaySubject of
+	// the original's subject); its consumer on the AGENTS stream must read
+	// ReplayFilter(ToAgent), as every agent built on the agent SDK does.
 	ToAgent string
 	// ToSubject sends every copy to this subject instead of the original's. At most one of
 	// ToAgent and ToSubject; neither sends each copy to its original subject, and every
@@ -203,7 +198,7 @@ func checkReplayConsumer(ctx context.Context, js jetstream.JetStream, agent stri
 			}
 		}
 	}
-	return fmt.Errorf("%w: agent %q does not read %s; add that filter to its subjects, or send to its original subjects instead",
+	return fmt.Errorf("%w: agent %q does not read %s. An agent on the agent SDK reads it once restarted on a current SDK; one on another client must add that filter. Or send the copies to their original subjects instead",
 		ErrNoReplaySubject, agent, ReplayFilter(agent))
 }
 
@@ -362,7 +357,9 @@ func Replay(ctx context.Context, js jetstream.JetStream, o ReplayOptions) (Repla
 		r.To = m.Subject
 		switch {
 		case o.ToAgent != "":
-			r.To = ReplaySubject(o.ToAgent, m.Subject)
+			// A copy of a copy goes under the first original's subject: the agent handles
+			// it as that event.
+			r.To = ReplaySubject(o.ToAgent, originOf(m).subject)
 		case o.ToSubject != "":
 			r.To = o.ToSubject
 		}

@@ -11,15 +11,19 @@ import (
 	"github.com/hookbus/hookbus/bridge/ops"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestReplay replays bounded ranges to every reader, to one agent, and again under the
 // same run; copies are marked and carry the original id, bounds hold, and a dry run
-// changes nothing.
+// changes nothing. The agent that copies are sent to alone does not list its replay
+// subject: it reads it by itself, and handles each copy under the original subject; no
+// other agent handles them, not even one that reads every agent subject.
 func TestReplay(t *testing.T) {
 	b := startBus(t)
-	a := newAgent(t, b, "alpha", "webhooks.demo.>", ops.ReplayFilter("alpha"))
+	a := newAgent(t, b, "alpha", "webhooks.demo.>")
 	bb := newAgent(t, b, "beta", "webhooks.demo.>")
+	audit := newAgent(t, b, "audit", "agents.>")
 	b.webhooks(t, 1, 10)
 	a.handled(t, 10)
 	bb.handled(t, 10)
@@ -86,12 +90,19 @@ func TestReplay(t *testing.T) {
 	// The copies come from the AGENTS stream, the marker from WEBHOOKS: no order between them.
 	var copies []string
 	for _, e := range a.events()[14:] {
-		if e.Subject == ops.ReplaySubject("alpha", "webhooks.demo.lead.created") && e.Replay && e.ReplayOf == e.ID {
+		if e.Stream == subjects.StreamAgents && e.Subject == "webhooks.demo.lead.created" && e.Replay && e.ReplayOf == e.ID {
 			copies = append(copies, e.ID)
 		}
 	}
 	if !slices.Equal(copies, ids(8, 9)) {
 		t.Fatalf("alpha's copies: %v in %+v", copies, a.events()[14:])
+	}
+	if got := storedAt(t, b.js, subjects.StreamAgents, 1).Subject; got != ops.ReplaySubject("alpha", "webhooks.demo.lead.created") {
+		t.Fatalf("copy for alpha stored under %s", got)
+	}
+	audit.settled(t, b.js, subjects.StreamAgents)
+	if got := audit.events(); len(got) != 0 {
+		t.Fatalf("audit, reading agents.>, handled alpha's copies: %+v", got)
 	}
 
 	// Everything from the start (10 events, 4 copies, 1 more event; the copies for alpha
@@ -115,6 +126,12 @@ func TestReplay(t *testing.T) {
 func TestReplayRefusals(t *testing.T) {
 	b := startBus(t)
 	newAgent(t, b, "beta", "webhooks.demo.>")
+	// An agent on another client, whose consumer does not read its replay subject.
+	if _, err := b.js.CreateOrUpdateConsumer(ctxT(t), subjects.StreamWebhooks, jetstream.ConsumerConfig{
+		Durable: "labeler", FilterSubjects: []string{"webhooks.demo.>"}, AckPolicy: jetstream.AckExplicitPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	b.webhooks(t, 1, 3)
 	now := time.Now()
 	tests := []struct {
@@ -134,7 +151,7 @@ func TestReplayRefusals(t *testing.T) {
 		{"dlq target", ops.ReplayOptions{Subject: "webhooks.>", Range: ops.Range{FromSeq: 1}, ToSubject: "dlq.beta"}, ops.ErrInvalid},
 		{"bad run", ops.ReplayOptions{Subject: "webhooks.>", Range: ops.Range{FromSeq: 1}, Run: "a:b"}, ops.ErrInvalid},
 		{"unknown agent", ops.ReplayOptions{Subject: "webhooks.>", Range: ops.Range{FromSeq: 1}, ToAgent: "gamma"}, ops.ErrUnknownAgent},
-		{"agent without replay subject", ops.ReplayOptions{Subject: "webhooks.>", Range: ops.Range{FromSeq: 1}, ToAgent: "beta"}, ops.ErrNoReplaySubject},
+		{"agent without replay subject", ops.ReplayOptions{Subject: "webhooks.>", Range: ops.Range{FromSeq: 1}, ToAgent: "labeler"}, ops.ErrNoReplaySubject},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,9 @@ func TestRewind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Consumers) != 1 || res.Consumers[0].From != 6 || res.Consumers[0].Redeliver != 5 || res.Consumers[0].Stream != subjects.StreamWebhooks {
+	// alpha also reads its replay subject on AGENTS: copies sent to it once, left alone.
+	if len(res.Consumers) != 2 || res.Consumers[0].From != 6 || res.Consumers[0].Redeliver != 5 || res.Consumers[0].Stream != subjects.StreamWebhooks ||
+		res.Consumers[1].Stream != subjects.StreamAgents || res.Consumers[1].From != 0 || !slices.Equal(res.Consumers[1].Filters, []string{ops.ReplayFilter("alpha")}) {
 		t.Fatalf("rewind result: %+v", res)
 	}
 	b.webhook(t, 11, `{"n":11}`) // a marker after the rewound range
@@ -103,7 +105,7 @@ func TestRewindRefusals(t *testing.T) {
 		{"future", ops.RewindOptions{Agent: "alpha", Since: time.Now().Add(time.Hour)}, ops.ErrInvalid},
 		{"past the end", ops.RewindOptions{Agent: "alpha", FromSeq: 99}, ops.ErrInvalid},
 		{"bad stream", ops.RewindOptions{Agent: "alpha", FromSeq: 1, Stream: "nope"}, ops.ErrInvalid},
-		{"no consumer on stream", ops.RewindOptions{Agent: "alpha", FromSeq: 1, Stream: "agents"}, ops.ErrUnknownAgent},
+		{"no consumer on stream", ops.RewindOptions{Agent: "alpha", FromSeq: 1, Stream: "dlq"}, ops.ErrUnknownAgent},
 		{"sequence of which stream", ops.RewindOptions{Agent: "two", FromSeq: 1}, ops.ErrInvalid},
 		{"over an unacknowledged event", ops.RewindOptions{Agent: "stuck", FromSeq: 5}, ops.ErrUnacked},
 	}

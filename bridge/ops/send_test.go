@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/embedded"
 	"github.com/hookbus/hookbus/bridge/ops"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go/jetstream"
@@ -88,7 +89,7 @@ func TestSend(t *testing.T) {
 
 	// The tools find NATS through the config: the admin login from the credentials dir.
 	target, err := ops.TargetOf(cfg, addrs.NATS)
-	if err != nil || target.User != bridge.AdminUser || target.Password == "" {
+	if err != nil || target.User != embedded.AdminUser || target.Password == "" {
 		t.Fatalf("target: %+v %v", target, err)
 	}
 	nc, err := ops.Connect(target, "test")

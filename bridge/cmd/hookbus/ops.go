@@ -324,8 +324,9 @@ original id, so they are stored, and running the same --run again stores nothing
 
   (default)        each copy goes to its original subject: every agent reading it handles
                    it again
-  --to-agent A     only agent A, on agents.A.replay.<subject> (A must read
-                   agents.A.replay.>)
+  --to-agent A     only agent A, on agents.A.replay.<subject>, which every agent on the
+                   agent SDK reads and handles as <subject> (an agent on another client
+                   must read agents.A.replay.>)
   --to-subject S   every copy to subject S
 
 Times are when the stream stored the event (durations count back from now). The range
@@ -442,7 +443,8 @@ in the DLQ stream (SEQ). Filters: --subject FILTER (the original subject), --rea
 --agent.
 
 redrive hands each back to its agent: a copy of the original (same id, marked as a replay)
-to the agent alone when it reads agents.<agent>.replay.>, else to the original subject
+to the agent alone when it reads agents.<agent>.replay.> (every agent on the agent SDK
+does), else to the original subject
 (then every agent reading it gets it, which redrive lists); then the dead letter is
 deleted. purge deletes them for good after asking; --yes skips the question, and without a
 terminal to ask on, purge refuses unless --yes.
