@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookbus/hookbus/bridge/ops"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,7 +30,7 @@ var consoleFiles embed.FS
 //	GET  /api/tail             server-sent events: every event stored from now on
 //	GET  /api/chain?id=ID      the events of one correlation chain, causes before effects
 //	GET  /api/dlq              dead letters with their reasons
-//	POST /api/dlq/redrive?seq=N  hands one dead letter back to its agent
+//	POST /api/dlq/redrive?seq=N  hands one dead letter back to its agent (ops.Redrive)
 type console struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -61,14 +62,12 @@ func (c *console) handle(ctx *fasthttp.RequestCtx) bool {
 			return true
 		}
 		seq, err := strconv.ParseUint(string(ctx.QueryArgs().Peek("seq")), 10, 64)
-		if err != nil {
+		if err != nil || seq == 0 {
 			ctx.SetStatusCode(fasthttp.StatusBadRequest)
-			ctx.SetBodyString(`{"error":"seq: want a dead letter's sequence"}`)
+			c.json(ctx, map[string]string{"error": "seq: want a dead letter's sequence"})
 			return true
 		}
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c.jsonOr(ctx)(Redrive(rctx, c.js, seq))
+		c.redrive(ctx, seq)
 	default:
 		return false
 	}
@@ -363,45 +362,49 @@ func (c *console) deadLetters() ([]eventView, error) {
 	return out, nil
 }
 
-// Redriven reports a dead letter handed back to its agent.
-type Redriven struct {
-	Seq     uint64 `json:"seq"`     // the dead letter's sequence in DLQ (now deleted)
-	Subject string `json:"subject"` // where the event was published again
-	ID      string `json:"id"`      // the new message id
+// redriveAnswer is the console's answer to a redrive: what ops.Redrive did with the one
+// dead letter, or why it did nothing.
+type redriveAnswer struct {
+	*ops.Redriven
+	Error string `json:"error,omitempty"`
+	// RetryAt is when a dead letter refused as too recent may be redriven.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
-// Redrive publishes the dead letter at seq of the DLQ stream again on its original subject,
-// marked as a replay (Hookbus-Replay) with a fresh Nats-Msg-Id so the stream does not drop it
-// as a duplicate, then deletes the dead letter. It returns jetstream.ErrMsgNotFound for an
-// unknown seq.
-func Redrive(ctx context.Context, js jetstream.JetStream, seq uint64) (Redriven, error) {
-	s, err := js.Stream(ctx, subjects.StreamDLQ)
-	if err != nil {
-		return Redriven{}, err
+// redrive hands the dead letter seq back to its agent as "hookbus dlq redrive SEQ" does:
+// through the agent's replay subject when the agent reads it, else on the original
+// subject. A dead letter younger than the DLQ stream's duplicate window is refused (409,
+// with the time it may be redriven): the console never forces a redrive.
+func (c *console) redrive(ctx *fasthttp.RequestCtx, seq uint64) {
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := ops.Redrive(rctx, c.js, ops.RedriveOptions{Filter: ops.DLQFilter{Seqs: []uint64{seq}}, Via: ops.ViaAuto})
+	if err == nil && len(res.Redriven) == 1 {
+		c.json(ctx, redriveAnswer{Redriven: &res.Redriven[0]})
+		return
 	}
-	m, err := s.GetMsg(ctx, seq)
-	if err != nil {
-		return Redriven{}, err
+	if err == nil {
+		err = fmt.Errorf("%w: dead letter %d", ops.ErrNotFound, seq)
 	}
-	subject := m.Header.Get(subjects.HeaderDLQSubject)
-	if subject == "" {
-		return Redriven{}, fmt.Errorf("dead letter %d names no original subject", seq)
+	var ans redriveAnswer
+	var young *ops.TooRecentError
+	switch {
+	case errors.As(err, &young):
+		ctx.SetStatusCode(fasthttp.StatusConflict)
+		ans.RetryAt = young.SafeAt.UTC()
+		ans.Error = fmt.Sprintf("dead letter %d of %s is only %s old; the DLQ stream remembers its id for %s, and if %s failed on the event again before then, the new dead letter could be dropped as a duplicate and the event lost.",
+			seq, young.Agent, young.Age.Round(time.Second), young.Window, young.Agent)
+	case errors.Is(err, ops.ErrNotFound):
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+	case errors.Is(err, ops.ErrInvalid):
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+	case errors.Is(err, ops.ErrUnknownAgent), errors.Is(err, ops.ErrNoReplaySubject):
+		ctx.SetStatusCode(fasthttp.StatusConflict)
+	default:
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 	}
-	out := nats.NewMsg(subject)
-	out.Data = m.Data
-	for k, v := range m.Header {
-		if !strings.HasPrefix(k, "Hookbus-Dlq-") {
-			out.Header[k] = v
-		}
+	if ans.Error == "" {
+		ans.Error = err.Error()
 	}
-	id := fmt.Sprintf("redrive:%d:%s", seq, m.Header.Get(subjects.HeaderID))
-	out.Header.Set(subjects.HeaderMsgID, id)
-	out.Header.Set(subjects.HeaderReplay, "true")
-	if _, err := js.PublishMsg(ctx, out); err != nil {
-		return Redriven{}, err
-	}
-	if err := s.DeleteMsg(ctx, seq); err != nil {
-		return Redriven{}, err
-	}
-	return Redriven{Seq: seq, Subject: subject, ID: id}, nil
+	c.json(ctx, ans)
 }

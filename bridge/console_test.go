@@ -12,7 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +38,70 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
-// consoleScene runs the seed chain plus an agent that dead-letters everything, and returns
-// the harness.
-func consoleScene(t *testing.T) *harness {
-	h := startDefault(t)
+// consoleScene runs the seed chain plus an agent that dead-letters everything but replays,
+// on streams with the given duplicate window (how long a dead letter is too recent to
+// redrive), and returns the harness and the replays that agent handled.
+func consoleScene(t *testing.T, window time.Duration) (*harness, *replays) {
+	h := start(t, loadConfig(t, testConfig+"streams: {duplicate_window: "+window.String()+"}\n", map[string]string{"STORE": t.TempDir()}))
 	runAgent(t, h.addrs.NATS, examples.TriageConfig())
 	runAgent(t, h.addrs.NATS, examples.NotifyConfig(""))
+	r := &replays{}
 	runAgent(t, h.addrs.NATS, agents.Config{Name: "picky", Subjects: []string{"webhooks.demo.>"},
 		Handler: agents.HandlerFunc(func(ctx context.Context, ev *agents.Event) error {
 			if ev.Replay {
+				r.add(ev)
 				return nil
 			}
 			return agents.Permanent(fmt.Errorf("cannot handle %s", ev.Type))
 		})})
-	return h
+	return h, r
+}
+
+// replays records the subjects and streams of the replayed events an agent handled.
+type replays struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *replays) add(ev *agents.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, ev.Stream+" "+ev.Subject)
+}
+
+func (r *replays) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
+
+// redriveAnswer is the console's answer to a redrive.
+type redriveAnswer struct {
+	Seq     uint64
+	Subject string
+	To      string
+	Via     string
+	Error   string
+	RetryAt time.Time `json:"retry_at"`
+}
+
+func postRedrive(t *testing.T, base, seq string) (int, redriveAnswer) {
+	t.Helper()
+	r, err := http.Post(base+"/api/dlq/redrive?seq="+seq, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var a redriveAnswer
+	if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
+		t.Fatalf("redrive %s: %d, undecodable answer: %v", seq, r.StatusCode, err)
+	}
+	return r.StatusCode, a
 }
 
 func TestConsoleAPI(t *testing.T) {
-	h := consoleScene(t)
+	const window = 2 * time.Second
+	h, picky := consoleScene(t, window)
 	base := "http://" + h.addrs.Admin
 
 	// Follow the tail before sending.
@@ -131,19 +180,43 @@ func TestConsoleAPI(t *testing.T) {
 	if !found {
 		t.Fatalf("agents %+v", agentRows)
 	}
-	r, err := http.Post(fmt.Sprintf("%s/api/dlq/redrive?seq=%d", base, dlq[0].Seq), "", nil)
-	if err != nil || r.StatusCode != 200 {
-		t.Fatalf("redrive: %v %v", err, r)
+	// Too recent: refused, with the time it may be redriven, and left where it is.
+	seq := strconv.FormatUint(dlq[0].Seq, 10)
+	code, a := postRedrive(t, base, seq)
+	if code != http.StatusConflict || !strings.Contains(a.Error, "could be dropped as a duplicate") || a.RetryAt.IsZero() || a.To != "" {
+		t.Fatalf("redrive of a fresh dead letter: %d %+v", code, a)
 	}
-	r.Body.Close()
+	if n := len(stored(t, h.js, "dlq.>")); n != 1 {
+		t.Fatalf("a refused redrive left %d dead letters", n)
+	}
+	time.Sleep(time.Until(a.RetryAt))
+	code, a = postRedrive(t, base, seq)
+	if code != http.StatusOK || a.Via != "agent" || a.To != "agents.picky.replay.webhooks.demo.webhook" || a.Subject != "webhooks.demo.webhook" || a.Error != "" {
+		t.Fatalf("redrive: %d %+v", code, a)
+	}
 	waitFor(t, "the dead letter gone", func() bool {
 		var left []any
 		getJSON(t, base+"/api/dlq", &left)
 		return len(left) == 0
 	})
-	replayed := waitMsgs(t, h.js, "webhooks.demo.>", 2)
-	if replayed[1].Header.Get(subjects.HeaderReplay) != "true" {
+	// It went to picky alone, on its replay subject, and picky handled it as the original.
+	replayed := waitMsgs(t, h.js, "agents.picky.replay.>", 1)
+	if replayed[0].Header.Get(subjects.HeaderReplay) != "true" {
 		t.Fatalf("redriven event not marked as a replay")
+	}
+	if n := len(stored(t, h.js, "webhooks.demo.>")); n != 1 {
+		t.Fatalf("the redrive stored a copy on the original subject too: %d", n)
+	}
+	waitFor(t, "picky handles the redriven event", func() bool { return len(picky.list()) == 1 })
+	if got := picky.list()[0]; got != "AGENTS webhooks.demo.webhook" {
+		t.Fatalf("picky handled the redriven event as %q", got)
+	}
+
+	if code, a := postRedrive(t, base, seq); code != http.StatusNotFound || !strings.Contains(a.Error, "no such message") {
+		t.Fatalf("redrive of a dead letter already redriven: %d %+v", code, a)
+	}
+	if code, _ := postRedrive(t, base, "x"); code != http.StatusBadRequest {
+		t.Fatalf("redrive of seq x: %d", code)
 	}
 	if code := getJSON(t, base+"/api/dlq/redrive?seq=1", nil); code != 405 {
 		t.Fatalf("GET redrive: %d", code)
@@ -241,12 +314,15 @@ func (c *chromium) eval(t *testing.T, expr string) json.RawMessage {
 }
 
 // TestConsoleInChromium loads the console in headless Chromium, sees a webhook appear in the
-// live tail, and redrives a dead letter with the button.
+// live tail, and redrives a dead letter with the button: refused at first, with the reason
+// and the time to try again, as long as the dead letter is younger than the duplicate
+// window; handed back to its agent after that.
 func TestConsoleInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	h := consoleScene(t)
+	const window = 8 * time.Second
+	h, picky := consoleScene(t, window)
 	c := startChromium(t, "http://"+h.addrs.Admin+"/")
 	waitFor(t, "the console to go live", func() bool { return string(c.eval(t, `document.querySelector("#status").textContent`)) == `"live"` })
 
@@ -260,11 +336,30 @@ func TestConsoleInChromium(t *testing.T) {
 	waitFor(t, "the dead letter in the console", func() bool {
 		return string(c.eval(t, `document.querySelectorAll("#dlq button").length`)) == "1"
 	})
+	note := func() string {
+		var s string
+		json.Unmarshal(c.eval(t, `document.querySelector("#dlqnote").textContent`), &s)
+		return s
+	}
+	c.eval(t, `document.querySelector("#dlq button").click()`)
+	waitFor(t, "the refusal in the console", func() bool { return strings.Contains(note(), "Try again after") })
+	if !strings.Contains(note(), "could be dropped as a duplicate") || len(stored(t, h.js, "dlq.>")) != 1 {
+		t.Fatalf("refused redrive: note %q", note())
+	}
+	waitFor(t, "the button back", func() bool {
+		return string(c.eval(t, `document.querySelectorAll("#dlq button:not([disabled])").length`)) == "1"
+	})
+
+	time.Sleep(time.Until(stored(t, h.js, "dlq.>")[0].Time.Add(window)))
 	c.eval(t, `document.querySelector("#dlq button").click()`)
 	waitFor(t, "the dead letter redriven", func() bool {
-		return len(stored(t, h.js, "dlq.>")) == 0 && len(stored(t, h.js, "webhooks.demo.>")) == 2
+		return len(stored(t, h.js, "dlq.>")) == 0 && len(stored(t, h.js, "agents.picky.replay.>")) == 1
 	})
 	waitFor(t, "the console to show no dead letter", func() bool {
 		return string(c.eval(t, `document.querySelectorAll("#dlq button").length`)) == "0"
 	})
+	if n := note(); !strings.Contains(n, "redriven to agents.picky.replay.webhooks.demo.") {
+		t.Fatalf("note after the redrive: %q", n)
+	}
+	waitFor(t, "picky handles the redriven event", func() bool { return len(picky.list()) == 1 })
 }

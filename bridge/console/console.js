@@ -52,11 +52,7 @@ async function refreshDLQ() {
     btn.dataset.seq = d.seq;
     btn.onclick = async () => {
       btn.disabled = true;
-      try {
-        await getJSON("/api/dlq/redrive?seq=" + d.seq, { method: "POST" });
-      } catch (e) {
-        alert(e);
-      }
+      await redrive(d.seq);
       refreshDLQ();
     };
     const td = document.createElement("td");
@@ -64,6 +60,28 @@ async function refreshDLQ() {
     tr.append(cell(d.seq), cell(d.subject.replace(/^dlq\./, "")), cell(d.type), cell(d.reason, "bad"), td);
     return tr;
   }));
+}
+
+// redrive hands one dead letter back to its agent and says what became of it: where it
+// went, or why not (a dead letter younger than the DLQ's duplicate window is refused until
+// retry_at).
+async function redrive(seq) {
+  const note = $("#dlqnote");
+  note.className = "muted";
+  try {
+    const r = await fetch("/api/dlq/redrive?seq=" + seq, { method: "POST" });
+    const a = await r.json().catch(() => ({ error: String(r.status) }));
+    if (r.ok) {
+      note.textContent = "dead letter " + seq + " redriven to " + a.to + (a.also_to ? " (also read by " + a.also_to.join(", ") + ")" : "");
+      return;
+    }
+    note.className = "bad";
+    note.textContent = "not redriven: " + a.error +
+      (a.retry_at ? " Try again after " + new Date(a.retry_at).toLocaleTimeString() + "." : "");
+  } catch (e) {
+    note.className = "bad";
+    note.textContent = "dead letter " + seq + " not redriven: " + e;
+  }
 }
 
 async function showChain(id) {
