@@ -51,6 +51,9 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 			StoreDir:   e.StoreDir,
 			SyncAlways: e.Sync == "always",
 		}
+		if e.Sync == "batch" {
+			ecfg.SyncInterval = time.Second // agent events and consumer state
+		}
 		if e.Auth != nil {
 			users, err := logins(e.Auth)
 			if err != nil {
@@ -124,6 +127,14 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 	metrics := NewMetrics()
 	metrics.Registry.MustRegister(newAgentCollector(js))
 	opts2 := []Option{WithMetrics(metrics)}
+	if e := cfg.NATS.Embedded; e != nil && e.Sync == "batch" {
+		syncer, err := embedded.NewStreamSyncer(e.StoreDir, subjects.StreamWebhooks)
+		if err != nil {
+			return err
+		}
+		defer syncer.Close()
+		opts2 = append(opts2, WithGroupSync(syncer.Sync))
+	}
 	if hz != nil {
 		defer hz.Close()
 		opts2 = append(opts2, WithHorizon(hz))

@@ -51,6 +51,13 @@ type Server struct {
 	srcMetrics     map[string]*sourceMetrics // by source name, "" for requests naming none
 	ceSources      map[string]string         // ce-source of each source: "/webhooks/<name>"
 	clock          stamps
+	durable        func() error // with sync: batch, waits for an fsync covering the event
+}
+
+// WithGroupSync answers a stored event only after fsync has run once since its
+// acknowledgement; concurrent requests share one fsync (group commit).
+func WithGroupSync(fsync func() error) Option {
+	return func(s *Server) { s.durable = newGroupSync(fsync).wait }
 }
 
 // stamps formats ce-time to the millisecond, once per millisecond: under load many
@@ -275,6 +282,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	if s.horizon != nil && !ack.Duplicate {
 		s.horizon.Stored(id, ack.Sequence)
+	}
+	if s.durable != nil {
+		if err := s.durable(); err != nil {
+			s.log.Error().Err(err).Str("source", src.Name).Str("id", id).Msg("event stored but not synced")
+			s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
+			return
+		}
 	}
 	if ack.Duplicate {
 		sm.count(OutcomeDuplicate)

@@ -5,7 +5,7 @@
 #   scripts/bench.sh                   default run, a few minutes
 #   scripts/bench.sh --rounds 9 --duration 10s --events 1000000 --profile    heavier
 #
-# Every round runs each variant once (noop, naive, hookbus sync default, hookbus sync always,
+# Every round runs each variant once (noop, naive, hookbus sync default, batch and always,
 # the raw-publish floor), with the JetStream store on the real disk and on tmpfs (/dev/shm),
 # in an order rotated from round to round; the report compares variants within a round and
 # takes the median of the per-round ratios. Only loopback addresses are used.
@@ -158,7 +158,7 @@ start_server() {
     naive)
       "$BIN/hookbus-baseline" --mode naive --listen "$HTTP_ADDR" --store "$dir" --nats-listen "$NATS_ADDR" 2>"$log" &
       ready=http://$HTTP_ADDR/ ;;
-    hookbus-default|hookbus-always)
+    hookbus-default|hookbus-batch|hookbus-always)
       "$BIN/hookbus" serve --config "$(hookbus_config "$dir" "${variant#hookbus-}")" 2>"$log" &
       ready=http://$ADMIN_ADDR/readyz ;;
     *) echo "bench.sh: unknown variant $variant" >&2; exit 2 ;;
@@ -205,7 +205,7 @@ IFS=, read -r -a STORE_LIST <<<"$STORES"
 if [ "$DO_ROUNDS" = 1 ]; then
   RUNS=("noop -")
   for s in "${STORE_LIST[@]}"; do
-    RUNS+=("naive $s" "hookbus-default $s" "hookbus-always $s" "floor $s")
+    RUNS+=("naive $s" "hookbus-default $s" "hookbus-batch $s" "hookbus-always $s" "floor $s")
   done
   n=${#RUNS[@]}
   for round in $(seq 1 "$ROUNDS"); do
@@ -306,7 +306,7 @@ PAIRS=()
 FLOORS=()
 [ "$DO_ROUNDS" = 1 ] || STORE_LIST=()
 for s in "${STORE_LIST[@]}"; do
-  PAIRS+=(--pair "noop@-,hookbus-default@$s" --pair "naive@$s,hookbus-default@$s" --pair "hookbus-always@$s,hookbus-default@$s")
+  PAIRS+=(--pair "noop@-,hookbus-default@$s" --pair "naive@$s,hookbus-default@$s" --pair "hookbus-batch@$s,hookbus-default@$s" --pair "hookbus-always@$s,hookbus-default@$s")
   FLOORS+=(--floor "noop@-,floor@$s,hookbus-default@$s")
 done
 

@@ -19,7 +19,7 @@ import (
 var (
 	logLevels   = []string{"trace", "debug", "info", "warn", "error"}
 	logFormats  = []string{"auto", "console", "json"}
-	syncModes   = []string{"default", "always"}
+	syncModes   = []string{"default", "batch", "always"}
 	natsSchemes = []string{"nats", "tls", "ws", "wss"}
 )
 

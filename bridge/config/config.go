@@ -108,8 +108,11 @@ type Embedded struct {
 	// StoreDir holds the JetStream files (default "./data"); a relative path is relative
 	// to the working directory of the process, not to the config file.
 	StoreDir string
-	// Sync is "default" (an acknowledged event survives a killed process) or "always"
-	// (fsync before every acknowledgement: it survives a power loss too).
+	// Sync is "default" (an acknowledged event survives a killed process), "batch" (a
+	// webhook is answered 2xx only after an fsync that covers it, one fsync for every
+	// request in flight; the rest of the store is fsynced every second) or "always" (the
+	// server fsyncs every write of every stream before acknowledging it). Batch and always
+	// answer webhooks only once they survive a power loss too.
 	Sync string
 	// Auth, when set, makes every client log in and confines each agent to its own subjects.
 	Auth *Auth

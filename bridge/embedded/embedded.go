@@ -27,6 +27,9 @@ type Config struct {
 	// SyncAlways makes the store fsync every write before it is acknowledged: an acknowledged
 	// event then survives power loss, not only a killed process, at a cost in latency.
 	SyncAlways bool
+	// SyncInterval is how often the store fsyncs what it wrote when SyncAlways is off
+	// (0: the server's default, 2 minutes).
+	SyncInterval time.Duration
 	// Name is the server name; "hookbus" when empty.
 	Name string
 	// ReadyTimeout bounds the wait for the server to accept connections; 10s when zero.
@@ -81,14 +84,15 @@ func Start(cfg Config, log zerolog.Logger) (*Server, error) {
 		name = "hookbus"
 	}
 	opts := &server.Options{
-		ServerName: name,
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   dir,
-		SyncAlways: cfg.SyncAlways,
-		NoSigs:     true,
-		NoLog:      false,
+		ServerName:   name,
+		Host:         host,
+		Port:         port,
+		JetStream:    true,
+		StoreDir:     dir,
+		SyncAlways:   cfg.SyncAlways,
+		SyncInterval: cfg.SyncInterval,
+		NoSigs:       true,
+		NoLog:        false,
 	}
 	for _, u := range cfg.Users {
 		su := &server.User{Username: u.Name, Password: u.Password}
