@@ -336,7 +336,7 @@ func (h *StreamHorizon) Seen(id string) (uint64, time.Time, bool, error) {
 
 // Stored implements Horizon: the event goes into the index at once.
 func (h *StreamHorizon) Stored(id string, seq uint64) {
-	if err := h.ix.Add(horizon.Entry{Key: horizon.KeyOf(id), Seq: seq, Time: time.Now()}); err != nil {
+	if err := h.ix.AddNew(horizon.Entry{Key: horizon.KeyOf(id), Seq: seq, Time: time.Now()}); err != nil {
 		h.fail(err) // a later retry might not be found: refuse from now on
 	}
 	for h.follow {

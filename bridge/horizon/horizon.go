@@ -59,7 +59,7 @@ type Options struct {
 	// Horizon is how long an entry is kept at least. Required.
 	Horizon time.Duration
 	// InitialSlots is the size of the first table of a generation when there is no
-	// previous one to size it by: a power of two, default 1<<16 (2 MiB, sparse on disk).
+	// previous one to size it by: a power of two, default 1<<20 (32 MiB, sparse on disk).
 	InitialSlots int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -132,7 +132,7 @@ func Open(dir string, o Options) (*Index, error) {
 		return nil, fmt.Errorf("horizon: horizon %s is shorter than 2s", o.Horizon)
 	}
 	if o.InitialSlots == 0 {
-		o.InitialSlots = 1 << 16
+		o.InitialSlots = 1 << 20
 	}
 	if o.InitialSlots < window || o.InitialSlots&(o.InitialSlots-1) != 0 {
 		return nil, fmt.Errorf("horizon: initial slots %d: want a power of two ≥ %d", o.InitialSlots, window)
@@ -244,25 +244,44 @@ func (ix *Index) Add(entries ...Entry) error {
 		if at < oldest {
 			continue
 		}
-		if err := ix.insert(e.Key, e.Seq, at, buf); err != nil {
+		if err := ix.insert(e.Key, e.Seq, at, buf, true); err != nil {
 			return err
-		}
-	}
-	for _, t := range ix.tables {
-		if t.counted != t.count {
-			// The count goes with the entries, so that a killed process reopens with the
-			// right one and never overfills a table.
-			if err := t.writeCount(); err != nil {
-				return err
-			}
 		}
 	}
 	ix.dirty = true
 	return nil
 }
 
-// insert puts one entry into its generation's newest table, unless the generation has it.
-func (ix *Index) insert(k Key, seq uint64, at int64, buf *[window * slotSize]byte) error {
+// AddNew records one entry known to be new to the stream (just stored): only the newest
+// table of its generation is checked for its key, one read and one write. Were the key in
+// an older table after all, both copies name the same event and the newer answers.
+func (ix *Index) AddNew(e Entry) error {
+	buf := ix.bufs.Get().(*[window * slotSize]byte)
+	defer ix.bufs.Put(buf)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.closed {
+		return os.ErrClosed
+	}
+	at := e.Time.Unix()
+	if at < ix.now().Add(-ix.horizon).Unix() {
+		return nil
+	}
+	if err := ix.insert(e.Key, e.Seq, at, buf, false); err != nil {
+		return err
+	}
+	ix.dirty = true
+	return nil
+}
+
+// maxProbe is the longest run of slots an insert probes before it takes the table for
+// full and starts the next level: it bounds lookups whatever the count says (a count is
+// durable only from the last Sync, so after a crash a table may hold more than it says).
+const maxProbe = 64
+
+// insert puts one entry into its generation's newest table, unless the generation has it
+// (every table of the generation is checked with all, only the newest without).
+func (ix *Index) insert(k Key, seq uint64, at int64, buf *[window * slotSize]byte, all bool) error {
 	gen := at / ix.span
 	var top *table
 	var free uint64 // k's empty slot in top
@@ -276,9 +295,12 @@ func (ix *Index) insert(k Key, seq uint64, at int64, buf *[window * slotSize]byt
 		}
 		if top == nil {
 			top, free = t, slot
+			if !all {
+				break
+			}
 		}
 	}
-	if top == nil || top.count+1 > (top.mask+1)/2 {
+	if top == nil || top.count+1 > (top.mask+1)/2 || free > top.mask || (free-binary.LittleEndian.Uint64(k[:8]))&top.mask > maxProbe {
 		slots := ix.initial
 		level := 0
 		if top != nil {
@@ -326,6 +348,11 @@ func (ix *Index) sync() error {
 	for _, t := range ix.tables {
 		if !t.dirty {
 			continue
+		}
+		if t.counted != t.count {
+			if err := t.writeCount(); err != nil {
+				return err
+			}
 		}
 		if err := t.f.Sync(); err != nil {
 			return fmt.Errorf("horizon: sync %s: %w", t.path, err)
@@ -535,7 +562,8 @@ func openTable(path string) (*table, error) {
 }
 
 // find probes for k from its home slot. It returns the slot index where k is or where it
-// would go (the first empty one), and k's sequence and time when found.
+// would go (the first empty one; past the end when the table is full), and k's sequence
+// and time when found.
 func (t *table) find(k Key, buf *[window * slotSize]byte) (slot, seq uint64, at int64, found bool, err error) {
 	slot = binary.LittleEndian.Uint64(k[:8]) & t.mask
 	for probed := uint64(0); probed <= t.mask; {
@@ -556,7 +584,7 @@ func (t *table) find(k Key, buf *[window * slotSize]byte) (slot, seq uint64, at 
 		probed += n
 		slot = (slot + n) & t.mask
 	}
-	return 0, 0, 0, false, fmt.Errorf("%w: %s: no empty slot", ErrCorrupt, t.path)
+	return t.mask + 1, 0, 0, false, nil // full: no empty slot, and k is not there
 }
 
 // put writes k into slot, the empty one find returned.
