@@ -150,7 +150,7 @@ type Streams struct {
 	// least 1s, at most MaxAge when MaxAge is set).
 	DuplicateWindow time.Duration
 	// WebhookWindow is the duplicate window of the WEBHOOKS stream while a dedupe horizon
-	// is on (default 15s, at least 1s): copies arriving at once are dropped by the stream,
+	// is on (default 5s, at least 1s): copies arriving at once are dropped by the stream,
 	// later ones by the horizon. Every id in the window is held in server memory (~130
 	// bytes each), so it is kept short. Without any horizon, WEBHOOKS uses
 	// DuplicateWindow.
@@ -249,7 +249,7 @@ const (
 	DefaultMaxBody         = 1 << 20 // http.max_body: 1MiB
 	DefaultPublishTimeout  = 5 * time.Second
 	DefaultDuplicateWindow = 2 * time.Minute
-	DefaultWebhookWindow   = 15 * time.Second
+	DefaultWebhookWindow   = 5 * time.Second
 	DefaultDedupeHorizon   = 72 * time.Hour // Stripe retries for up to three days
 	// MaxBodyLimit is the largest max_body accepted: 64MiB.
 	MaxBodyLimit = 64 << 20

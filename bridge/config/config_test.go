@@ -91,7 +91,7 @@ func TestShippedDefaultIsTheDefaults(t *testing.T) {
 		HTTP:    HTTP{Listen: "127.0.0.1:8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 30 * time.Second, MaxBody: 1 << 20},
 		Admin:   Admin{Listen: "127.0.0.1:8081"},
 		NATS:    NATS{PublishTimeout: 5 * time.Second},
-		Streams: Streams{Replicas: 1, DuplicateWindow: 2 * time.Minute, WebhookWindow: 15 * time.Second, DedupeHorizon: 72 * time.Hour},
+		Streams: Streams{Replicas: 1, DuplicateWindow: 2 * time.Minute, WebhookWindow: 5 * time.Second, DedupeHorizon: 72 * time.Hour},
 	}
 	wantEmbedded := Embedded{Listen: "127.0.0.1:4222", StoreDir: "./data", Sync: "default"}
 	for name, c := range map[string]*Config{"shipped": cfg, "minimal": min} {
