@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/bench"
@@ -35,8 +36,8 @@ sources:
 // BenchmarkRequestPath drives the ingress handler directly (no socket) with a signed 1 KiB
 // GitHub delivery, a fresh delivery id each time, as bridge.Run wires it:
 //
-//   - jetstream: a real embedded JetStream joined in-process, with the KV dedupe horizon
-//     (the default): verify, horizon lookup, publish and wait for the ack, horizon mark.
+//   - jetstream: a real embedded JetStream joined in-process, with the dedupe index (the
+//     default): verify, index lookup, publish and wait for the ack, index the event.
 //   - jetstream-nohorizon: the same without the horizon (dedupe_horizon: 0s).
 //   - jetstream-parallel: the first, 64 requests in flight at once.
 //   - stub: a publisher that acknowledges at once, no horizon: the handler's own work.
@@ -101,7 +102,8 @@ func benchJetStream(b *testing.B) jetstream.JetStream {
 
 func benchHorizon(b *testing.B, js jetstream.JetStream) bridge.Horizon {
 	b.Helper()
-	return openHorizon(b, js, b.TempDir())
+	// As bridge.Run on its embedded server: the index learns the ingress's own events.
+	return openHorizonWith(b, js, bridge.HorizonOptions{Dir: b.TempDir(), Horizon: 72 * time.Hour})
 }
 
 func benchServer(b *testing.B, pub bridge.Publisher, horizon bridge.Horizon) fasthttp.RequestHandler {
