@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 const (
 	DefaultAckWait        = 30 * time.Second
 	DefaultConcurrency    = 1
+	DefaultMaxAckPending  = 256
 	DefaultStopTimeout    = 30 * time.Second
 	DefaultPublishTimeout = 5 * time.Second
 	DefaultMaxDeliver     = 10
@@ -58,18 +60,36 @@ type Config struct {
 	TaskCheckInterval time.Duration
 	// Replies answer quick requests by kind (see Ask), outside any stream.
 	Replies map[string]ReplyHandler
-	// Concurrency bounds the handlers running at once (and the events fetched but not yet
-	// acknowledged). Default 1: events are handled one at a time, in order.
+	// Concurrency bounds the handlers running at once. Default 1: events are handled one at
+	// a time, in the order they were stored; an event that fails is retried after its
+	// backoff while the agent goes on with the next ones (see MaxAckPending for strict order).
 	Concurrency int
+	// MaxAckPending bounds the events the agent holds without having settled them on the
+	// server: running, fetched ahead and waiting for a free handler, and waiting for their
+	// retry. Fetching ahead lets a handler take the next event at once instead of waiting
+	// for the server after each one. Default the larger of DefaultMaxAckPending and
+	// Concurrency; it must not be below Concurrency. While MaxAckPending events wait for
+	// retries, nothing new is fetched. Set it to Concurrency to fetch nothing ahead; with
+	// both at 1, an event being retried holds back every event after it (strict order).
+	// Events fetched ahead are held in memory, bodies included: lower it for large events.
+	//
+	// An event fetched ahead and not yet started when the agent stops is handed back to the
+	// server, not handled: it is delivered again, its attempt count one higher. After a
+	// start that finds events of an earlier run unsettled (a crash, a stop), the agent
+	// fetches only what it can start at once until they are back, so an event that kills
+	// the process each time counts attempts alone and goes to the dead letters alone.
+	MaxAckPending int
 	// AckWait is how long the server waits for an acknowledgement before redelivering. A
-	// running handler keeps its lease: the SDK reports progress every AckWait/3.
+	// running handler keeps its lease, and so does an event fetched ahead while it waits
+	// for a handler: the SDK reports progress for both before AckWait/2 has passed.
 	AckWait time.Duration
 	// Backoff is the delay before each redelivery after a handler error; the last step
 	// repeats. Default DefaultBackoff.
 	Backoff []time.Duration
 	// MaxDeliver bounds deliveries of one event: after that many failed attempts (errors,
-	// or crashes before an acknowledgement) the event is dead-lettered on dlq.<name> and the
-	// agent moves on. Default DefaultMaxDeliver; -1 retries for ever.
+	// crashes before an acknowledgement, stops that handed it back unstarted) the event is
+	// dead-lettered on dlq.<name> and the agent moves on. Default DefaultMaxDeliver; -1
+	// retries for ever.
 	MaxDeliver int
 	// MaxHops bounds chains of agents triggering each other: an event that has passed
 	// through more agents is dead-lettered instead of handled, and Emit refuses to go past
@@ -114,8 +134,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%w: Replies: kind %q is not a subject token ([A-Za-z0-9_-])", ErrConfig, kind))
 		}
 	}
-	if c.Concurrency < 0 || c.AckWait < 0 || c.StopTimeout < 0 || c.PublishTimeout < 0 || c.MaxHops < 0 {
-		errs = append(errs, fmt.Errorf("%w: Concurrency, AckWait, StopTimeout, PublishTimeout and MaxHops must not be negative", ErrConfig))
+	if c.Concurrency < 0 || c.MaxAckPending < 0 || c.AckWait < 0 || c.StopTimeout < 0 || c.PublishTimeout < 0 || c.MaxHops < 0 {
+		errs = append(errs, fmt.Errorf("%w: Concurrency, MaxAckPending, AckWait, StopTimeout, PublishTimeout and MaxHops must not be negative", ErrConfig))
+	} else if c.MaxAckPending > 0 && c.MaxAckPending < max(c.Concurrency, DefaultConcurrency) {
+		errs = append(errs, fmt.Errorf("%w: MaxAckPending: %d is below Concurrency %d", ErrConfig, c.MaxAckPending, max(c.Concurrency, DefaultConcurrency)))
 	}
 	if c.MaxDeliver < -1 {
 		errs = append(errs, fmt.Errorf("%w: MaxDeliver: %d, want -1 (no bound) or more", ErrConfig, c.MaxDeliver))
@@ -131,6 +153,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = max(DefaultMaxAckPending, c.Concurrency)
 	}
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait
@@ -164,7 +189,11 @@ type Agent struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	log  zerolog.Logger
-	done doneStore
+	// logs is false when log writes nothing: no logger with the event's fields is made.
+	logs bool
+	// replays is the prefix of the agent's replay subjects, "agents.<name>.replay.".
+	replays string
+	done    doneStore
 
 	taskStore kvStore
 }
@@ -179,7 +208,26 @@ func New(nc *nats.Conn, cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agents: jetstream: %w", err)
 	}
-	return &Agent{name: cfg.Name, cfg: cfg, nc: nc, js: js, log: cfg.Logger.With().Str("agent", cfg.Name).Logger()}, nil
+	a := &Agent{name: cfg.Name, cfg: cfg, nc: nc, js: js, log: cfg.Logger.With().Str("agent", cfg.Name).Logger()}
+	if e := a.log.WithLevel(zerolog.NoLevel); e != nil {
+		a.logs = true
+		e.Discard()
+	}
+	a.replays = strings.TrimSuffix(subjects.Replays(cfg.Name), ">")
+	return a, nil
+}
+
+// agentsPrefix starts every subject under the agents root.
+const agentsPrefix = subjects.AgentsRoot + "."
+
+// parseAgentSubject parses subject if it lies under the agents root; a webhook or a dead
+// letter subject is not parsed at all.
+func parseAgentSubject(subject string) (subjects.Parsed, bool) {
+	if !strings.HasPrefix(subject, agentsPrefix) {
+		return subjects.Parsed{}, false
+	}
+	p, err := subjects.Parse(subject)
+	return p, err == nil && p.Root == subjects.AgentsRoot
 }
 
 // Name is the agent's name.
@@ -212,7 +260,7 @@ func (a *Agent) consumerConfigs() map[string]jetstream.ConsumerConfig {
 				// The SDK counts attempts itself and dead-letters; the server never drops an
 				// event silently after a maximum.
 				MaxDeliver:    -1,
-				MaxAckPending: a.cfg.Concurrency,
+				MaxAckPending: a.cfg.MaxAckPending,
 			}
 		}
 		cc.FilterSubjects = append(cc.FilterSubjects, s)
@@ -243,86 +291,89 @@ func withReplays(filters []string, replays string) []string {
 }
 
 // Run creates or updates the agent's durable consumers and handles events until ctx is done.
-// Then it stops fetching, waits for running handlers to finish and be acknowledged (at most
-// StopTimeout, after which their ctx is cancelled), and returns nil. It returns an error when
-// a consumer cannot be created (stream missing, NATS unavailable).
+// Then it stops fetching, hands the events fetched ahead and not started back to the server
+// (they are delivered again), waits for running handlers to finish and be acknowledged (at
+// most StopTimeout, after which their ctx is cancelled), and returns nil. It returns an error
+// when a consumer cannot be created (stream missing, NATS unavailable).
 func (a *Agent) Run(ctx context.Context) error {
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
 
-	sem := make(chan struct{}, a.cfg.Concurrency)
-	var handlers sync.WaitGroup
-	var iters []jetstream.MessagesContext
-	for stream, cc := range a.consumerConfigs() {
+	consumers := a.consumerConfigs()
+	s := newSession(ctx, a, len(consumers))
+	var readers []*reader
+	stopAll := func() {
+		for _, r := range readers {
+			if r.it != nil {
+				r.it.Stop()
+			}
+		}
+	}
+	// Every consumer exists before any fetches: a failure leaves no event fetched.
+	created := make(map[string]jetstream.Consumer, len(consumers))
+	for stream, cc := range consumers {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		cons, err := a.js.CreateOrUpdateConsumer(cctx, stream, cc)
 		cancel()
 		if err != nil {
-			for _, it := range iters {
-				it.Stop()
-			}
 			if ctx.Err() != nil {
 				return nil // stopped before it started: not a failure
 			}
 			return fmt.Errorf("agents: %s: consumer on stream %s: %w", a.name, stream, err)
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(a.cfg.Concurrency))
+		created[stream] = cons
+	}
+	for stream, cons := range created {
+		r, err := s.newReader(stream, cons)
 		if err != nil {
-			for _, it := range iters {
-				it.Stop()
-			}
+			stopAll()
 			return fmt.Errorf("agents: %s: consume %s: %w", a.name, stream, err)
 		}
-		iters = append(iters, it)
-		a.log.Info().Str("stream", stream).Strs("filters", cc.FilterSubjects).Msg("agent consuming")
+		readers = append(readers, r)
+		a.log.Info().Str("stream", stream).Strs("filters", consumers[stream].FilterSubjects).Bool("recovering", r.it == nil).Msg("agent consuming")
 	}
 
-	var readers sync.WaitGroup
-	if a.cfg.OnTask != nil {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			a.watchDeadlines(ctx, a.cfg.TaskCheckInterval)
-		}()
-	}
 	stopReplies, err := a.serveReplies(hard)
 	if err != nil {
-		for _, it := range iters {
-			it.Stop()
-		}
+		stopAll()
 		return err
 	}
 	defer stopReplies()
-	for _, it := range iters {
-		readers.Add(1)
+	var tasks sync.WaitGroup
+	if a.cfg.OnTask != nil {
+		tasks.Add(1)
 		go func() {
-			defer readers.Done()
-			for {
-				msg, err := it.Next()
-				if err != nil {
-					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						a.log.Error().Err(err).Msg("fetch stopped")
-					}
-					return
-				}
-				sem <- struct{}{}
-				handlers.Add(1)
-				go func() {
-					defer func() { <-sem; handlers.Done() }()
-					a.process(hard, msg)
-				}()
-			}
+			defer tasks.Done()
+			a.watchDeadlines(ctx, a.cfg.TaskCheckInterval)
+		}()
+	}
+
+	stopLeases := s.leases.keep(a.cfg.AckWait)
+	defer stopLeases()
+	var workers sync.WaitGroup
+	base := a.log.WithContext(hard)
+	for range a.cfg.Concurrency {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			s.work(base)
+		}()
+	}
+	var fetching sync.WaitGroup
+	for _, r := range readers {
+		fetching.Add(1)
+		go func() {
+			defer fetching.Done()
+			r.run(ctx)
 		}()
 	}
 
 	<-ctx.Done()
 	a.log.Info().Msg("agent stopping: waiting for running handlers")
-	for _, it := range iters {
-		it.Drain()
-	}
-	readers.Wait()
+	fetching.Wait()
+	tasks.Wait()
 	done := make(chan struct{})
-	go func() { handlers.Wait(); close(done) }()
+	go func() { workers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(a.cfg.StopTimeout):
@@ -330,20 +381,31 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelHard()
 		<-done
 	}
+	s.handBack()
+	if a.nc.IsConnected() {
+		// The hand-backs and last acknowledgements reach the server before Run returns,
+		// even if the caller exits without closing the connection.
+		_ = a.nc.FlushTimeout(time.Second)
+	}
 	a.log.Info().Msg("agent stopped")
 	return nil
 }
 
 // process runs the handler for one message and settles it: ack on success, delayed nak on
-// error, dead letter on a permanent error or the last allowed attempt. While the handler
-// runs, the lease is renewed so the server does not redeliver.
-func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
+// error, dead letter on a permanent error or the last allowed attempt. ctx carries the
+// agent's logger; stopping is closed once the agent stops, and acknowledgements are then
+// confirmed by the server before Run returns.
+func (a *Agent) process(ctx context.Context, msg jetstream.Msg, stopping <-chan struct{}) {
 	ev := newEvent(a, msg)
-	log := a.log.With().Str("id", ev.ID).Str("subject", ev.Subject).Bool("replay", ev.Replay).Int("attempt", ev.Attempt).Logger()
+	log := a.log
+	if a.logs {
+		log = a.log.With().Str("id", ev.ID).Str("subject", ev.Subject).Bool("replay", ev.Replay).Int("attempt", ev.Attempt).Logger()
+		ctx = log.WithContext(ctx)
+	}
 	switch {
 	case ev.foreign():
 		log.Debug().Str("read_from", ev.readFrom).Msg("copy sent to another agent alone: skipped")
-		a.ack(msg, log)
+		a.ack(msg, log, closed(stopping))
 		return
 	case ev.Hops > a.cfg.MaxHops:
 		a.giveUp(ev, msg, log, fmt.Errorf("%w: %d hops > %d; chain: %s", ErrHopLimit, ev.Hops, a.cfg.MaxHops, ev.chain()))
@@ -353,11 +415,9 @@ func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 		a.giveUp(ev, msg, log, fmt.Errorf("delivered %d times without an outcome (max deliver %d)", ev.Attempt-1, a.cfg.MaxDeliver))
 		return
 	}
-	stop := a.keepLease(msg)
-	err := a.dispatch(log.WithContext(ctx), ev)
-	stop()
+	err := a.dispatch(ctx, ev)
 	if err == nil {
-		a.ack(msg, log)
+		a.ack(msg, log, closed(stopping))
 		return
 	}
 	if errors.Is(err, ErrPermanent) || (a.cfg.MaxDeliver > 0 && ev.Attempt >= a.cfg.MaxDeliver) {
@@ -367,8 +427,17 @@ func (a *Agent) process(ctx context.Context, msg jetstream.Msg) {
 	a.retry(ev, msg, log, err)
 }
 
-// ack acknowledges msg and waits for the server to confirm it.
-func (a *Agent) ack(msg jetstream.Msg, log zerolog.Logger) {
+// ack acknowledges msg. The acknowledgement is not confirmed: if it is lost, the event is
+// delivered again and its emitted events and Once steps are de-duplicated then. When the
+// agent is stopping (confirm), it waits for the server to confirm, so a stopped agent has
+// settled what it handled.
+func (a *Agent) ack(msg jetstream.Msg, log zerolog.Logger, confirm bool) {
+	if !confirm {
+		if err := msg.Ack(); err != nil {
+			log.Warn().Err(err).Msg("ack not sent")
+		}
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.PublishTimeout)
 	defer cancel()
 	if err := msg.DoubleAck(ctx); err != nil {
@@ -404,7 +473,7 @@ func (a *Agent) dispatch(ctx context.Context, ev *Event) (err error) {
 			err = fmt.Errorf("%w: %v", ErrPanic, p)
 		}
 	}()
-	if p, perr := subjects.Parse(ev.Subject); perr == nil && p.Root == subjects.AgentsRoot {
+	if p, ok := parseAgentSubject(ev.Subject); ok {
 		switch {
 		case p.Kind == "tasks" && p.Owner == a.name && len(a.cfg.Tasks) > 0:
 			return a.runTask(ctx, ev)
@@ -417,26 +486,6 @@ func (a *Agent) dispatch(ctx context.Context, ev *Event) (err error) {
 		return nil
 	}
 	return a.cfg.Handler.Handle(ctx, ev)
-}
-
-// keepLease reports progress every AckWait/3 until the returned stop is called.
-func (a *Agent) keepLease(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(a.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }
 
 func (a *Agent) backoff(attempt int) time.Duration {

@@ -369,6 +369,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no handler", agents.Config{Name: "a", Subjects: []string{"webhooks.>"}}},
 		{"negative", agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h, Concurrency: -1}},
 		{"zero backoff", agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h, Backoff: []time.Duration{0}}},
+		{"negative window", agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h, MaxAckPending: -1}},
+		{"window below concurrency", agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h, Concurrency: 8, MaxAckPending: 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,8 +380,17 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	ok := agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h}
-	if err := ok.Validate(); err != nil || ok.Concurrency != 1 || ok.AckWait != agents.DefaultAckWait || ok.MaxDeliver != agents.DefaultMaxDeliver || ok.MaxHops != agents.DefaultMaxHops {
+	if err := ok.Validate(); err != nil || ok.Concurrency != 1 || ok.MaxAckPending != agents.DefaultMaxAckPending ||
+		ok.AckWait != agents.DefaultAckWait || ok.MaxDeliver != agents.DefaultMaxDeliver || ok.MaxHops != agents.DefaultMaxHops {
 		t.Fatalf("Validate() = %v, defaults %+v", err, ok)
+	}
+	wide := agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h, Concurrency: 1000}
+	if err := wide.Validate(); err != nil || wide.MaxAckPending != 1000 {
+		t.Fatalf("Concurrency 1000: Validate() = %v, MaxAckPending %d, want 1000", err, wide.MaxAckPending)
+	}
+	strict := agents.Config{Name: "a", Subjects: []string{"webhooks.>"}, Handler: h, MaxAckPending: 1}
+	if err := strict.Validate(); err != nil || strict.MaxAckPending != 1 || strict.Concurrency != 1 {
+		t.Fatalf("MaxAckPending 1: Validate() = %v, %+v", err, strict)
 	}
 }
 

@@ -75,11 +75,15 @@ func newEvent(a *Agent, m jetstream.Msg) *Event {
 	if ev.ID == "" {
 		ev.ID = h.Get(subjects.HeaderMsgID)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(subjects.HeaderTime)); err == nil {
-		ev.Time = t
+	if s := h.Get(subjects.HeaderTime); s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			ev.Time = t
+		}
 	}
-	if n, err := strconv.Atoi(h.Get(subjects.HeaderHops)); err == nil && n > 0 {
-		ev.Hops = n
+	if s := h.Get(subjects.HeaderHops); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			ev.Hops = n
+		}
 	}
 	if md, err := m.Metadata(); err == nil {
 		ev.Stream = md.Stream
@@ -104,6 +108,9 @@ func newEvent(a *Agent, m jetstream.Msg) *Event {
 // older copy may carry it twice). ok is false for any other subject.
 func (a *Agent) unwrap(subject string) (original string, ok bool) {
 	for {
+		if !strings.HasPrefix(subject, a.replays) {
+			return subject, ok
+		}
 		p, err := subjects.Parse(subject)
 		if err != nil || p.Kind != "replay" || p.Owner != a.name {
 			return subject, ok
@@ -115,8 +122,8 @@ func (a *Agent) unwrap(subject string) (original string, ok bool) {
 // foreign reports whether ev is a copy sent to another agent alone: read from that agent's
 // replay subject through a broad filter, and not this agent's to handle.
 func (ev *Event) foreign() bool {
-	p, err := subjects.Parse(ev.Subject)
-	return err == nil && p.Kind == "replay"
+	p, ok := parseAgentSubject(ev.Subject)
+	return ok && p.Kind == "replay"
 }
 
 // origin locates the event ev stands for: the message itself, or for a copy sent to this

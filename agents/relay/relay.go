@@ -188,8 +188,11 @@ func (r *Relay) agentConfig(t *target, filters []string, h agents.Handler) agent
 		Subjects:    filters,
 		Handler:     h,
 		Concurrency: t.d.Concurrency,
-		Backoff:     t.schedule,
-		MaxDeliver:  t.maxDeliver(),
+		// No fetching ahead: an endpoint holds at most `concurrency` events unsettled, so
+		// an outage walks that many through the retry schedule, not hundreds.
+		MaxAckPending: t.d.Concurrency,
+		Backoff:       t.schedule,
+		MaxDeliver:    t.maxDeliver(),
 		// In-flight attempts finish on stop; holds give up at once.
 		StopTimeout: t.d.Timeout + 5*time.Second,
 		Logger:      t.log,
