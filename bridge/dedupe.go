@@ -59,6 +59,7 @@ type StreamHorizon struct {
 	target   atomic.Uint64 // the stream's last sequence when reading began: ready once read
 	ready    atomic.Bool
 	stored   atomic.Uint64 // the last sequence this bridge stored
+	resync   atomic.Bool   // a publish failed: not ready before a new target is read
 	lagging  atomic.Pointer[error]
 	broken   atomic.Pointer[error]
 	reread   chan time.Time // without Follow: read again from this time
@@ -230,7 +231,7 @@ func (h *StreamHorizon) write(t *tail) {
 		}
 		h.tailTime.Store(last.Time.UnixNano())
 		h.position.Store(last.Seq)
-		if !h.ready.Load() && last.Seq >= h.target.Load() && len(h.reread) == 0 {
+		if !h.ready.Load() && last.Seq >= h.target.Load() && !h.resync.Load() {
 			h.ready.Store(true)
 			h.log.Info().Uint64("seq", last.Seq).Msg("dedupe index caught up")
 			if !h.follow {
@@ -240,13 +241,15 @@ func (h *StreamHorizon) write(t *tail) {
 	}
 }
 
-// Failed implements Horizon. Without Follow it has the index read the stream again from
-// a little before now, once NATS answers; Seen refuses until then.
+// Failed implements Horizon. Seen refuses until the index has read the stream up to its
+// end as of a moment after the failure, when NATS answers again: without Follow a new
+// read from a little before now, with Follow the tail, which then has a new target.
 func (h *StreamHorizon) Failed() {
-	if h.follow {
-		return // the tail reads the event if it lands
-	}
 	h.ready.Store(false)
+	h.resync.Store(true)
+	if h.follow {
+		return // watch sets the tail's new target once the stream answers
+	}
 	select {
 	case h.reread <- time.Now().Add(-resumeMargin):
 	default: // one pending already, from earlier
@@ -268,6 +271,7 @@ func (h *StreamHorizon) rereadLoop() {
 			stream, err := h.js.Stream(ctx, subjects.StreamWebhooks)
 			var t *tail
 			if err == nil {
+				h.resync.Store(false) // a failure from now on asks for another read
 				state := stream.CachedInfo().State
 				t, err = h.read(ctx, from, &state)
 			}
@@ -347,9 +351,11 @@ func (h *StreamHorizon) Stored(id string, seq uint64) {
 	}
 }
 
-// watch notices a stalled tail (with Follow): every quarter second it notes the last
-// sequence this bridge stored, and once the tail has not read a noted sequence for MaxLag,
-// Seen refuses until it has: events of other bridges may be missing from the index.
+// watch keeps a following tail honest. Every quarter second it asks the stream for its
+// last sequence (and notes the last this bridge stored): once a noted sequence stays
+// unread for MaxLag, Seen refuses until the tail has read it, since events of other
+// bridges may be missing from the index. After a failed publish it gives the tail the
+// stream's end as its new target, once the stream answers.
 func (h *StreamHorizon) watch() {
 	type mark struct {
 		seq uint64
@@ -363,8 +369,22 @@ func (h *StreamHorizon) watch() {
 		case <-h.done:
 			return
 		case now := <-tick.C:
+			s := h.stored.Load()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			stream, err := h.js.Stream(ctx, subjects.StreamWebhooks)
+			cancel()
+			if err == nil {
+				last := stream.CachedInfo().State.LastSeq
+				s = max(s, last)
+				if h.resync.Swap(false) {
+					h.target.Store(last)
+				}
+			}
 			indexed := h.position.Load()
-			if s := h.stored.Load(); s > indexed && (len(marks) == 0 || marks[len(marks)-1].seq < s) {
+			if !h.ready.Load() && !h.resync.Load() && indexed >= h.target.Load() {
+				h.ready.Store(true)
+			}
+			if s > indexed && (len(marks) == 0 || marks[len(marks)-1].seq < s) {
 				marks = append(marks, mark{s, now})
 			}
 			n := 0
