@@ -51,6 +51,7 @@ type Server struct {
 	srcMetrics     map[string]*sourceMetrics // by source name, "" for requests naming none
 	ceSources      map[string]string         // ce-source of each source: "/webhooks/<name>"
 	clock          stamps
+	deadlines      deadlines
 	durable        func() error // with sync: batch, waits for an fsync covering the event
 }
 
@@ -58,6 +59,31 @@ type Server struct {
 // acknowledgement; concurrent requests share one fsync (group commit).
 func WithGroupSync(fsync func() error) Option {
 	return func(s *Server) { s.durable = newGroupSync(fsync).wait }
+}
+
+// deadlines hands out the publish deadline of a request: a context shared by every
+// request that starts within the same 50 ms, expiring publishTimeout after the first of
+// them, so that a request waits between publishTimeout-50ms and publishTimeout. Sharing
+// saves a context and a timer per request.
+type deadlines struct {
+	timeout time.Duration
+	cur     atomic.Pointer[deadline]
+}
+
+type deadline struct {
+	ctx    context.Context
+	cancel context.CancelFunc // never called early: requests still use it; the timer ends it
+	until  time.Time          // hand it out until then
+}
+
+func (d *deadlines) get(now time.Time) context.Context {
+	if c := d.cur.Load(); c != nil && now.Before(c.until) {
+		return c.ctx
+	}
+	const share = 50 * time.Millisecond
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(d.timeout))
+	d.cur.Store(&deadline{ctx: ctx, cancel: cancel, until: now.Add(min(share, d.timeout/2))})
+	return ctx
 }
 
 // stamps formats ce-time to the millisecond, once per millisecond: under load many
@@ -106,6 +132,7 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) 
 	if s.publishTimeout <= 0 {
 		s.publishTimeout = 5 * time.Second
 	}
+	s.deadlines.timeout = s.publishTimeout
 	for _, o := range opts {
 		o(s)
 	}
@@ -245,8 +272,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	} else {
 		id = subjects.BodyID(src.Name, body)
 	}
-	pctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout)
-	defer cancel()
+	pctx := s.deadlines.get(began)
 	if s.horizon != nil && src.DedupeHorizon > 0 {
 		seq, at, seen, err := s.horizon.Seen(id)
 		if err != nil {
