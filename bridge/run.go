@@ -96,7 +96,10 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		return fmt.Errorf("bridge: connect to NATS: %w", err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	// The ingress publishes asynchronously and gives up on an acknowledgement after
+	// publish_timeout; the client must forget it by then too, or abandoned publishes would
+	// pile up against its limit of pending ones.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.NATS.PublishTimeout+time.Second))
 	if err != nil {
 		return fmt.Errorf("bridge: jetstream: %w", err)
 	}

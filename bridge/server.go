@@ -287,13 +287,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	env := s.message(ctx, src, res, id, body)
-	defer s.envelopes.Put(env)
+	defer func() {
+		if env != nil {
+			s.envelopes.Put(env)
+		}
+	}()
 	msg := &env.msg
 	if sm != nil {
 		sm.inflight.Inc()
 		began = time.Now()
 	}
-	ack, err := s.pub.PublishMsg(pctx, msg)
+	ack, released, err := s.publish(pctx, msg)
+	if !released {
+		env = nil // the client may still hold the message: not back to the pool
+	}
 	if sm != nil {
 		sm.inflight.Dec()
 		sm.publish.Observe(time.Since(began).Seconds())
@@ -324,6 +331,35 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.sampled.Info().Str("source", src.Name).Str("subject", msg.Subject).Str("id", id).
 		Uint64("seq", ack.Sequence).Bool("duplicate", ack.Duplicate).Msg("webhook stored")
 	s.answer(ctx, id, ack.Sequence, ack.Duplicate)
+}
+
+// asyncPublisher publishes without waiting for the acknowledgement (jetstream.JetStream).
+type asyncPublisher interface {
+	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
+// publish stores msg and waits for its acknowledgement until ctx ends. With a JetStream
+// client the publish is asynchronous: every request in flight shares the client's one
+// acknowledgement subscription instead of a request/reply each. released says the client
+// no longer holds msg.
+func (s *Server) publish(ctx context.Context, msg *nats.Msg) (ack *jetstream.PubAck, released bool, err error) {
+	ap, ok := s.pub.(asyncPublisher)
+	if !ok {
+		ack, err := s.pub.PublishMsg(ctx, msg)
+		return ack, true, err
+	}
+	f, err := ap.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, true, err
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack, true, nil
+	case err := <-f.Err():
+		return nil, false, err
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
 }
 
 // answer writes the 200 of a stored (or already stored) delivery.
