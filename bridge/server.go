@@ -229,7 +229,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	buf := s.getBuf()
-	defer s.bufs.Put(buf)
+	var held bool // the NATS client may still hold the message, body included
+	defer func() {
+		if !held {
+			s.bufs.Put(buf)
+		}
+	}()
 	body, err := s.readBody(ctx, src, buf)
 	if err != nil {
 		s.reject(ctx, src.Name, err)
@@ -288,7 +293,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	env := s.message(ctx, src, res, id, body)
 	defer func() {
-		if env != nil {
+		if !held {
 			s.envelopes.Put(env)
 		}
 	}()
@@ -298,9 +303,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		began = time.Now()
 	}
 	ack, released, err := s.publish(pctx, msg)
-	if !released {
-		env = nil // the client may still hold the message: not back to the pool
-	}
+	held = !released // a late retry of the client would send it: neither goes back to a pool
 	if sm != nil {
 		sm.inflight.Dec()
 		sm.publish.Observe(time.Since(began).Seconds())
