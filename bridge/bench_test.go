@@ -47,14 +47,14 @@ sources:
 func BenchmarkRequestPath(b *testing.B) {
 	b.Run("jetstream", func(b *testing.B) {
 		js := benchJetStream(b)
-		benchSerial(b, benchServer(b, js, benchHorizon(b, js)))
+		benchSerial(b, benchServer(b, benchPublisher(b, js), benchHorizon(b, js)))
 	})
 	b.Run("jetstream-nohorizon", func(b *testing.B) {
-		benchSerial(b, benchServer(b, benchJetStream(b), nil))
+		benchSerial(b, benchServer(b, benchPublisher(b, benchJetStream(b)), nil))
 	})
 	b.Run("jetstream-parallel", func(b *testing.B) {
 		js := benchJetStream(b)
-		handle := benchServer(b, js, benchHorizon(b, js))
+		handle := benchServer(b, benchPublisher(b, js), benchHorizon(b, js))
 		var sender atomic.Uint32
 		b.ReportAllocs()
 		b.SetBytes(1024)
@@ -98,6 +98,17 @@ func benchJetStream(b *testing.B) jetstream.JetStream {
 		b.Fatal(err)
 	}
 	return js
+}
+
+// benchPublisher is the publisher bridge.Run gives the ingress.
+func benchPublisher(b *testing.B, js jetstream.JetStream) bridge.Publisher {
+	b.Helper()
+	p, err := bridge.NewStreamPublisher(js.Conn())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p
 }
 
 func benchHorizon(b *testing.B, js jetstream.JetStream) bridge.Horizon {

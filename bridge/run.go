@@ -96,10 +96,7 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		return fmt.Errorf("bridge: connect to NATS: %w", err)
 	}
 	defer nc.Close()
-	// The ingress publishes asynchronously and gives up on an acknowledgement after
-	// publish_timeout; the client must forget it by then too, or abandoned publishes would
-	// pile up against its limit of pending ones.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.NATS.PublishTimeout+time.Second))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("bridge: jetstream: %w", err)
 	}
@@ -142,7 +139,12 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		defer hz.Close()
 		opts2 = append(opts2, WithHorizon(hz))
 	}
-	srv, err := New(cfg, js, log, opts2...)
+	pub, err := NewStreamPublisher(nc)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	srv, err := New(cfg, pub, log, opts2...)
 	if err != nil {
 		return err
 	}

@@ -229,12 +229,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	buf := s.getBuf()
-	var held bool // the NATS client may still hold the message, body included
-	defer func() {
-		if !held {
-			s.bufs.Put(buf)
-		}
-	}()
+	defer s.bufs.Put(buf)
 	body, err := s.readBody(ctx, src, buf)
 	if err != nil {
 		s.reject(ctx, src.Name, err)
@@ -292,18 +287,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	env := s.message(ctx, src, res, id, body)
-	defer func() {
-		if !held {
-			s.envelopes.Put(env)
-		}
-	}()
+	defer s.envelopes.Put(env)
 	msg := &env.msg
 	if sm != nil {
 		sm.inflight.Inc()
 		began = time.Now()
 	}
-	ack, released, err := s.publish(pctx, msg)
-	held = !released // a late retry of the client would send it: neither goes back to a pool
+	seq, duplicate, err := s.publish(pctx, msg)
 	if sm != nil {
 		sm.inflight.Dec()
 		sm.publish.Observe(time.Since(began).Seconds())
@@ -316,8 +306,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
 		return
 	}
-	if s.horizon != nil && !ack.Duplicate {
-		s.horizon.Stored(id, ack.Sequence)
+	if s.horizon != nil && !duplicate {
+		s.horizon.Stored(id, seq)
 	}
 	if s.durable != nil {
 		if err := s.durable(); err != nil {
@@ -326,43 +316,32 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	if ack.Duplicate {
+	if duplicate {
 		sm.count(OutcomeDuplicate)
 	} else {
 		sm.count(OutcomeStored)
 	}
 	s.sampled.Info().Str("source", src.Name).Str("subject", msg.Subject).Str("id", id).
-		Uint64("seq", ack.Sequence).Bool("duplicate", ack.Duplicate).Msg("webhook stored")
-	s.answer(ctx, id, ack.Sequence, ack.Duplicate)
+		Uint64("seq", seq).Bool("duplicate", duplicate).Msg("webhook stored")
+	s.answer(ctx, id, seq, duplicate)
 }
 
-// asyncPublisher publishes without waiting for the acknowledgement (jetstream.JetStream).
-type asyncPublisher interface {
-	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+// storer is what StreamPublisher adds to Publisher: a publish that allocates nothing.
+type storer interface {
+	store(ctx context.Context, msg *nats.Msg) (seq uint64, duplicate bool, err error)
 }
 
-// publish stores msg and waits for its acknowledgement until ctx ends. With a JetStream
-// client the publish is asynchronous: every request in flight shares the client's one
-// acknowledgement subscription instead of a request/reply each. released says the client
-// no longer holds msg.
-func (s *Server) publish(ctx context.Context, msg *nats.Msg) (ack *jetstream.PubAck, released bool, err error) {
-	ap, ok := s.pub.(asyncPublisher)
-	if !ok {
-		ack, err := s.pub.PublishMsg(ctx, msg)
-		return ack, true, err
+// publish stores msg and waits for its acknowledgement until ctx ends. Once it returns,
+// the publisher no longer holds msg.
+func (s *Server) publish(ctx context.Context, msg *nats.Msg) (seq uint64, duplicate bool, err error) {
+	if st, ok := s.pub.(storer); ok {
+		return st.store(ctx, msg)
 	}
-	f, err := ap.PublishMsgAsync(msg)
+	ack, err := s.pub.PublishMsg(ctx, msg)
 	if err != nil {
-		return nil, true, err
+		return 0, false, err
 	}
-	select {
-	case ack := <-f.Ok():
-		return ack, true, nil
-	case err := <-f.Err():
-		return nil, false, err
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
-	}
+	return ack.Sequence, ack.Duplicate, nil
 }
 
 // answer writes the 200 of a stored (or already stored) delivery.
