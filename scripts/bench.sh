@@ -6,7 +6,7 @@
 #   scripts/bench.sh --rounds 9 --duration 10s --events 1000000 --profile    heavier
 #
 # Every round runs each variant once (noop, naive, hookbus sync default, batch and always,
-# the raw-publish floor), with the JetStream store on the real disk and on tmpfs (/dev/shm),
+# the raw-publish floor, and that floor with JetStream fast batches of 64), with the JetStream store on the real disk and on tmpfs (/dev/shm),
 # in an order rotated from round to round; the report compares variants within a round and
 # takes the median of the per-round ratios. Only loopback addresses are used.
 set -euo pipefail
@@ -178,9 +178,11 @@ one_run() {
   log=$LOGS/$variant-$store-$round.log
   local labels=(--label "variant=$variant" --label "round=$round")
   [ "$variant" = noop ] || labels+=(--label "store=$store")
-  if [ "$variant" = floor ]; then
+  if [ "$variant" = floor ] || [ "$variant" = floor-batch ]; then
+    local batch=0
+    [ "$variant" = floor ] || batch=64
     timeout "$LOAD_TIMEOUT" "$BIN/hookbus-bench" floor --json "${labels[@]}" --store "$(store_dir "$store" "floor-$RANDOM")" \
-      --body "$BODY" --inflight "$CONNS" --warmup "$WARMUP" --duration "$DURATION" >>"$RESULTS" 2>>"$log" ||
+      --body "$BODY" --inflight "$CONNS" --warmup "$WARMUP" --duration "$DURATION" --fast-batch "$batch" >>"$RESULTS" 2>>"$log" ||
       echo "# FAILED floor $store round $round (see $log)" >>"$RESULTS"
     return 0
   fi
@@ -205,7 +207,7 @@ IFS=, read -r -a STORE_LIST <<<"$STORES"
 if [ "$DO_ROUNDS" = 1 ]; then
   RUNS=("noop -")
   for s in "${STORE_LIST[@]}"; do
-    RUNS+=("naive $s" "hookbus-default $s" "hookbus-batch $s" "hookbus-always $s" "floor $s")
+    RUNS+=("naive $s" "hookbus-default $s" "hookbus-batch $s" "hookbus-always $s" "floor $s" "floor-batch $s")
   done
   n=${#RUNS[@]}
   for round in $(seq 1 "$ROUNDS"); do
@@ -306,7 +308,7 @@ PAIRS=()
 FLOORS=()
 [ "$DO_ROUNDS" = 1 ] || STORE_LIST=()
 for s in "${STORE_LIST[@]}"; do
-  PAIRS+=(--pair "noop@-,hookbus-default@$s" --pair "naive@$s,hookbus-default@$s" --pair "hookbus-batch@$s,hookbus-default@$s" --pair "hookbus-always@$s,hookbus-default@$s")
+  PAIRS+=(--pair "noop@-,hookbus-default@$s" --pair "naive@$s,hookbus-default@$s" --pair "hookbus-batch@$s,hookbus-default@$s" --pair "hookbus-always@$s,hookbus-default@$s" --pair "floor@$s,floor-batch@$s")
   FLOORS+=(--floor "noop@-,floor@$s,hookbus-default@$s")
 done
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/embedded"
 	"github.com/hookbus/hookbus/bridge/embedded/embeddedtest"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
@@ -286,12 +287,40 @@ func TestE2EAgentReplay(t *testing.T) {
 }
 
 func TestFloor(t *testing.T) {
-	res, err := Floor(context.Background(), FloorConfig{StoreDir: t.TempDir(), Warmup: 100 * time.Millisecond, Duration: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Acked == 0 || res.Errors != 0 || res.CPUPerMsg <= 0 {
-		t.Fatalf("result %+v", res)
+	for _, batch := range []int{0, 1, 7} {
+		t.Run(fmt.Sprint("fast-batch-", batch), func(t *testing.T) {
+			dir := t.TempDir()
+			res, err := Floor(context.Background(), FloorConfig{StoreDir: dir, Warmup: 100 * time.Millisecond, Duration: 300 * time.Millisecond, FastBatch: batch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Acked == 0 || res.Errors != 0 || res.CPUPerMsg <= 0 {
+				t.Fatalf("result %+v", res)
+			}
+			// What was acknowledged is in the store, each message once.
+			ns, err := embedded.Start(embedded.Config{Listen: "127.0.0.1:-1", StoreDir: dir, Name: "floor"}, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ns.Shutdown()
+			nc, err := nats.Connect(ns.ClientURL(), ns.InProcess())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			s, err := js.Stream(context.Background(), subjects.StreamWebhooks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := s.CachedInfo().State
+			if st.Msgs < uint64(res.Acked) || st.Msgs != st.LastSeq {
+				t.Fatalf("stream holds %d messages (last sequence %d), %d acknowledged in the window", st.Msgs, st.LastSeq, res.Acked)
+			}
+			if batch > 1 && st.Msgs%uint64(batch) != 0 {
+				t.Fatalf("stream holds %d messages: not whole batches of %d", st.Msgs, batch)
+			}
+		})
 	}
 }
 

@@ -26,7 +26,11 @@ type FloorConfig struct {
 	// Warmup before and Duration of the measured window; 1s and 5s when zero.
 	Warmup   time.Duration
 	Duration time.Duration
-	Labels   map[string]string
+	// FastBatch > 0 publishes JetStream fast batches of that many messages instead of one
+	// publish each: the last message of a batch commits it and one PubAck answers the
+	// whole batch. It measures how far below the per-publish floor batching can go.
+	FastBatch int
+	Labels    map[string]string
 }
 
 // FloorResult is the floor's figures over the measured window.
@@ -69,6 +73,9 @@ func Floor(ctx context.Context, cfg FloorConfig) (*FloorResult, error) {
 	}
 	defer nc.Close()
 	var acked, failed atomic.Int64
+	if cfg.FastBatch > 0 {
+		return fastBatchFloor(ctx, cfg, nc)
+	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.InFlight),
 		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) { acked.Add(1) }),
@@ -83,50 +90,13 @@ func Floor(ctx context.Context, cfg FloorConfig) (*FloorResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: stream: %w", err)
 	}
-	p, err := NewPayload(cfg.BodySize, "floor")
+	msgs, err := newFloorMessages(cfg.BodySize)
 	if err != nil {
 		return nil, err
 	}
-	body := make([]byte, cfg.BodySize)
-	subject := subjects.Webhook("github", "issues.opened")
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-
-	began := time.Now()
-	from, to := began.Add(cfg.Warmup), began.Add(cfg.Warmup+cfg.Duration)
-	type edge struct {
-		at    time.Time
-		cpu   time.Duration
-		acked int64
-	}
-	var e [2]edge
-	edges := [2]time.Time{from, to}
-	next := 0
-	var idBuf []byte
-	for n := uint64(0); ctx.Err() == nil; n++ {
-		t := time.Now()
-		if next < 2 && !t.Before(edges[next]) {
-			e[next] = edge{at: t, cpu: SelfCPU(), acked: acked.Load()}
-			next++
-		}
-		if next == 2 {
-			break
-		}
-		idBuf = DeliveryID{Run: 1, N: n}.Append(idBuf[:0])
-		b, _ := p.Build(idBuf, 0)
-		id := "github:" + string(idBuf)
-		// The body is copied: an async publish may still hold the previous one.
-		msg := &nats.Msg{Subject: subject, Data: append(body[:0:0], b...), Header: nats.Header{
-			subjects.HeaderSpecVersion: {subjects.SpecVersion},
-			subjects.HeaderID:          {id},
-			subjects.HeaderSource:      {"/webhooks/github"},
-			subjects.HeaderType:        {"issues.opened"},
-			subjects.HeaderTime:        {now},
-			subjects.HeaderContentType: {"application/json"},
-			subjects.HeaderMsgID:       {id},
-			subjects.HeaderVerifiedBy:  {"github"},
-			subjects.HeaderDeliveryID:  {string(idBuf)},
-		}}
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+	w := newFloorWindow(cfg, acked.Load)
+	for ctx.Err() == nil && w.tick() {
+		if _, err := js.PublishMsgAsync(msgs.next()); err != nil {
 			failed.Add(1)
 		}
 	}
@@ -134,18 +104,91 @@ func Floor(ctx context.Context, cfg FloorConfig) (*FloorResult, error) {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(30 * time.Second):
 	}
-	res := &FloorResult{Kind: "floor", Labels: cfg.Labels, Errors: failed.Load()}
-	if next < 2 {
+	return w.result(ctx, failed.Load())
+}
+
+// floorMessages builds the envelopes the floor publishes: hookbus's headers, a signed
+// payload, a fresh delivery id each.
+type floorMessages struct {
+	p       *Payload
+	body    []byte
+	subject string
+	now     string
+	n       uint64
+	id      []byte
+}
+
+func newFloorMessages(size int) (*floorMessages, error) {
+	p, err := NewPayload(size, "floor")
+	if err != nil {
+		return nil, err
+	}
+	return &floorMessages{p: p, body: make([]byte, size), subject: subjects.Webhook("github", "issues.opened"),
+		now: time.Now().UTC().Format(time.RFC3339Nano)}, nil
+}
+
+func (m *floorMessages) next() *nats.Msg {
+	m.id = DeliveryID{Run: 1, N: m.n}.Append(m.id[:0])
+	m.n++
+	b, _ := m.p.Build(m.id, 0)
+	id := "github:" + string(m.id)
+	// The body is copied: an async publish may still hold the previous one.
+	return &nats.Msg{Subject: m.subject, Data: append(m.body[:0:0], b...), Header: nats.Header{
+		subjects.HeaderSpecVersion: {subjects.SpecVersion},
+		subjects.HeaderID:          {id},
+		subjects.HeaderSource:      {"/webhooks/github"},
+		subjects.HeaderType:        {"issues.opened"},
+		subjects.HeaderTime:        {m.now},
+		subjects.HeaderContentType: {"application/json"},
+		subjects.HeaderMsgID:       {id},
+		subjects.HeaderVerifiedBy:  {"github"},
+		subjects.HeaderDeliveryID:  {string(m.id)},
+	}}
+}
+
+// floorWindow notes the process's CPU time and the acknowledged count at the start and
+// the end of the measured window.
+type floorWindow struct {
+	cfg   FloorConfig
+	acked func() int64
+	edges [2]time.Time
+	e     [2]floorEdge
+	next  int
+}
+
+type floorEdge struct {
+	at    time.Time
+	cpu   time.Duration
+	acked int64
+}
+
+func newFloorWindow(cfg FloorConfig, acked func() int64) *floorWindow {
+	began := time.Now()
+	return &floorWindow{cfg: cfg, acked: acked, edges: [2]time.Time{began.Add(cfg.Warmup), began.Add(cfg.Warmup + cfg.Duration)}}
+}
+
+// tick records an edge when one is due and says whether to go on publishing.
+func (w *floorWindow) tick() bool {
+	if t := time.Now(); w.next < 2 && !t.Before(w.edges[w.next]) {
+		w.e[w.next] = floorEdge{at: t, cpu: SelfCPU(), acked: w.acked()}
+		w.next++
+	}
+	return w.next < 2
+}
+
+func (w *floorWindow) result(ctx context.Context, failed int64) (*FloorResult, error) {
+	res := &FloorResult{Kind: "floor", Labels: w.cfg.Labels, Errors: failed}
+	if w.next < 2 {
 		return res, ctx.Err()
 	}
-	window := e[1].at.Sub(e[0].at)
+	window := w.e[1].at.Sub(w.e[0].at)
 	res.Window = window.Seconds()
-	res.Acked = e[1].acked - e[0].acked
+	res.Acked = w.e[1].acked - w.e[0].acked
 	if window > 0 {
 		res.Throughput = float64(res.Acked) / window.Seconds()
 	}
 	if res.Acked > 0 {
-		res.CPUPerMsg = micros(e[1].cpu-e[0].cpu) / float64(res.Acked)
+		res.CPUPerMsg = micros(w.e[1].cpu-w.e[0].cpu) / float64(res.Acked)
 	}
 	return res, nil
 }

@@ -259,6 +259,7 @@ func floor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c.fs.StringVar(&sync, "sync", "default", "default, or always (fsync before every ack)")
 	c.fs.IntVar(&cfg.BodySize, "body", 1024, "body size in bytes")
 	c.fs.IntVar(&cfg.InFlight, "inflight", 64, "publishes awaiting their ack")
+	c.fs.IntVar(&cfg.FastBatch, "fast-batch", 0, "publish JetStream fast batches of this many messages, one PubAck each (0: one publish per message)")
 	c.fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "publishing before the window")
 	c.fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "measured window")
 	if err := c.parse(args); err != nil {
