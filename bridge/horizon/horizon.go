@@ -10,7 +10,17 @@
 // 32-byte slots read and written with pread/pwrite: its pages live in the OS page cache,
 // not in the process. A table that reaches half full gets a successor twice its size in
 // the same generation (no rehash, no pause); a new generation starts at the size the
-// previous one ended with. A lookup reads one small window per table, newest first.
+// previous one ended with. A lookup probes every table, newest first.
+//
+// Probes mostly need no read at all: the index keeps, per table, one byte per slot in
+// process memory, 0 for an empty slot and otherwise a tag taken from key bits the home
+// slot does not use. A probe walks the tags and reads only the slots whose tag is the
+// key's, to compare the whole key, so looking up an absent key or finding the free slot
+// for a new one costs no system call unless a tag collides (about one in 255 of the
+// occupied slots passed). The tags are a cache of the files, rebuilt from them at Open,
+// and bounded by Options.TagBudget: tables get tags newest first while the budget lasts,
+// and a new table takes over the tags of the oldest tagged ones when it is spent. A table
+// without tags is probed by reading one small window of slots at a time.
 //
 // The index is a cache of the stream: whoever fills it records the last stream position it
 // covers (Checkpoint) and, after a crash or with an empty directory, refills it from the
@@ -63,6 +73,14 @@ type Options struct {
 	InitialSlots int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TagBudget bounds the memory of the slot tags, in bytes: one byte per slot of a
+	// tagged table. Default 64 MiB (tags for 64 Mi slots, 2 GiB of tables); negative
+	// means no tags at all. At Open the tables get tags newest first, each one that fits
+	// in what is left of the budget (a larger one goes without, an older, smaller one may
+	// still fit). A table created later gets tags if the budget holds them once the tags
+	// of the tables older than it are dropped, oldest first, as far as needed. A table
+	// without tags works as with tags, at the cost of a read per table probed.
+	TagBudget int
 }
 
 // Checkpoint says how far the index covers its stream.
@@ -86,7 +104,9 @@ var (
 const (
 	slotSize   = 32
 	headerSize = 64
-	window     = 8 // slots read per probe
+	window     = 8       // slots read per probe
+	tagChunk   = 1 << 20 // bytes read at a time to build the tags
+	tagDefault = 64 << 20
 	magic      = "HBHRZN01"
 	suffix     = ".hix"
 	ckptName   = "checkpoint"
@@ -100,6 +120,7 @@ type Index struct {
 	span    int64 // seconds of stream time per generation
 	initial int
 	now     func() time.Time
+	budget  int64 // for tags, in bytes; negative for none
 
 	mu     sync.RWMutex
 	tables []*table // newest generation first; within one, newest level first
@@ -121,7 +142,13 @@ type table struct {
 	count   uint64
 	counted uint64 // count as written in the header
 	dirty   bool   // written since the last fsync
+	// tags holds one byte per slot, the slot's tag (see tagOf) as in the file, or is nil
+	// for a table probed with reads. Written only under the index's write lock.
+	tags []byte
 }
+
+// readAt reads table files; tests replace it to count reads and to fail them.
+var readAt = (*os.File).ReadAt
 
 // end is the first second after every entry this table can hold.
 func (t *table) end() int64 { return (t.gen + 1) * t.span }
@@ -140,6 +167,9 @@ func Open(dir string, o Options) (*Index, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.TagBudget == 0 {
+		o.TagBudget = tagDefault
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("horizon: %w", err)
 	}
@@ -149,6 +179,7 @@ func Open(dir string, o Options) (*Index, error) {
 		span:    int64((o.Horizon / 2).Seconds()),
 		initial: o.InitialSlots,
 		now:     o.Now,
+		budget:  int64(o.TagBudget),
 	}
 	ix.bufs.New = func() any { return new([window * slotSize]byte) }
 	var err error
@@ -174,6 +205,10 @@ func Open(dir string, o Options) (*Index, error) {
 		return nil, err
 	}
 	if err := ix.expire(); err != nil {
+		ix.closeTables()
+		return nil, err
+	}
+	if err := ix.tagTables(); err != nil {
 		ix.closeTables()
 		return nil, err
 	}
@@ -253,8 +288,9 @@ func (ix *Index) Add(entries ...Entry) error {
 }
 
 // AddNew records one entry known to be new to the stream (just stored): only the newest
-// table of its generation is checked for its key, one read and one write. Were the key in
-// an older table after all, both copies name the same event and the newer answers.
+// table of its generation is checked for its key (in its tags, or with a read), then one
+// write. Were the key in an older table after all, both copies name the same event and
+// the newer answers.
 func (ix *Index) AddNew(e Entry) error {
 	buf := ix.bufs.Get().(*[window * slotSize]byte)
 	defer ix.bufs.Put(buf)
@@ -314,6 +350,7 @@ func (ix *Index) insert(k Key, seq uint64, at int64, buf *[window * slotSize]byt
 		}
 		ix.tables = append(ix.tables, t)
 		ix.sortTables()
+		ix.tagNew(t)
 		top = t
 		if free, _, _, _, err = t.find(k, buf); err != nil {
 			return err
@@ -381,9 +418,10 @@ func (ix *Index) Close() error {
 
 // Stats describe the index.
 type Stats struct {
-	Entries int   // live entries (approximately: counts are exact until a crash)
-	Tables  int   // table files
-	Bytes   int64 // apparent size of the table files
+	Entries  int   // live entries (approximately: counts are exact until a crash)
+	Tables   int   // table files
+	Bytes    int64 // apparent size of the table files
+	TagBytes int64 // process memory of the slot tags
 }
 
 // Stats reports the index's size.
@@ -395,8 +433,58 @@ func (ix *Index) Stats() Stats {
 		s.Entries += int(t.count)
 		s.Tables++
 		s.Bytes += headerSize + int64(t.mask+1)*slotSize
+		s.TagBytes += int64(len(t.tags))
 	}
 	return s
+}
+
+// tagBytes is the memory the tables' tags take.
+func (ix *Index) tagBytes() int64 {
+	n := int64(0)
+	for _, t := range ix.tables {
+		n += int64(len(t.tags))
+	}
+	return n
+}
+
+// tagTables builds the tags of the tables opened, newest first, of each one that fits in
+// what is left of the budget.
+func (ix *Index) tagTables() error {
+	left := ix.budget
+	var buf []byte
+	for _, t := range ix.tables {
+		if int64(t.mask+1) > left {
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, tagChunk)
+		}
+		if err := t.buildTags(buf); err != nil {
+			return err
+		}
+		left -= int64(len(t.tags))
+	}
+	return nil
+}
+
+// tagNew gives tags to t, a table just created (all slots empty), if the budget holds
+// them once the tags of tables older than t are dropped, oldest first, as far as needed.
+func (ix *Index) tagNew(t *table) {
+	need := int64(t.mask + 1)
+	left := ix.budget - ix.tagBytes()
+	older := ix.tables[slices.Index(ix.tables, t)+1:]
+	droppable := int64(0)
+	for _, o := range older {
+		droppable += int64(len(o.tags))
+	}
+	if need > left+droppable {
+		return
+	}
+	for i := len(older) - 1; need > left; i-- {
+		left += int64(len(older[i].tags))
+		older[i].tags = nil
+	}
+	t.tags = make([]byte, need) // zero: every slot empty
 }
 
 // expire removes the tables whose every entry is older than the horizon.
@@ -410,6 +498,7 @@ func (ix *Index) expire() error {
 			continue
 		}
 		t.f.Close()
+		t.tags = nil
 		if e := os.Remove(t.path); e != nil && err == nil {
 			err = fmt.Errorf("horizon: %w", e)
 		}
@@ -432,6 +521,7 @@ func (ix *Index) sortTables() {
 func (ix *Index) closeTables() {
 	for _, t := range ix.tables {
 		t.f.Close()
+		t.tags = nil
 	}
 	ix.tables = nil
 	ix.lock.Close()
@@ -531,7 +621,7 @@ func openTable(path string) (*table, error) {
 		return nil, fmt.Errorf("horizon: %w", err)
 	}
 	h := make([]byte, headerSize)
-	if _, err := f.ReadAt(h, 0); err != nil {
+	if _, err := readAt(f, h, 0); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: header: %v", ErrCorrupt, path, err)
 	}
@@ -561,15 +651,73 @@ func openTable(path string) (*table, error) {
 	return t, nil
 }
 
+// tagOf is the tag of a slot holding k: 0 for the empty slot, otherwise k[8] (a byte the
+// home slot does not depend on: it takes k[:8]), 1 standing for 0.
+func tagOf(k Key) byte {
+	switch {
+	case k == (Key{}):
+		return 0
+	case k[8] == 0:
+		return 1
+	}
+	return k[8]
+}
+
+// buildTags reads every slot of t, len(buf) bytes at a time, and sets t's tags from them.
+// A read error is reported as ErrCorrupt, as one of the header is.
+func (t *table) buildTags(buf []byte) error {
+	tags := make([]byte, t.mask+1)
+	per := uint64(len(buf) / slotSize)
+	for slot := uint64(0); slot <= t.mask; {
+		n := min(per, t.mask+1-slot)
+		b := buf[:n*slotSize]
+		if _, err := readAt(t.f, b, headerSize+int64(slot)*slotSize); err != nil {
+			return fmt.Errorf("%w: %s: slots: %w", ErrCorrupt, t.path, err)
+		}
+		for i := range n {
+			tags[slot+i] = tagOf(Key(b[i*slotSize:][:16]))
+		}
+		slot += n
+	}
+	t.tags = tags
+	return nil
+}
+
 // find probes for k from its home slot. It returns the slot index where k is or where it
 // would go (the first empty one; past the end when the table is full), and k's sequence
-// and time when found.
+// and time when found. With tags it reads only the slots whose tag is k's; without, or
+// for the zero key (which matches an empty slot), it reads windows of slots.
 func (t *table) find(k Key, buf *[window * slotSize]byte) (slot, seq uint64, at int64, found bool, err error) {
+	if t.tags == nil || k == (Key{}) {
+		return t.findRead(k, buf)
+	}
+	tag := tagOf(k)
+	s := buf[:slotSize]
+	slot = binary.LittleEndian.Uint64(k[:8]) & t.mask
+	for range t.mask + 1 {
+		switch t.tags[slot] {
+		case 0:
+			return slot, 0, 0, false, nil
+		case tag:
+			if _, err := readAt(t.f, s, headerSize+int64(slot)*slotSize); err != nil {
+				return 0, 0, 0, false, fmt.Errorf("horizon: read %s: %w", t.path, err)
+			}
+			if Key(s[:16]) == k {
+				return slot, binary.LittleEndian.Uint64(s[16:]), int64(binary.LittleEndian.Uint64(s[24:])), true, nil
+			}
+		}
+		slot = (slot + 1) & t.mask
+	}
+	return t.mask + 1, 0, 0, false, nil // full: no empty slot, and k is not there
+}
+
+// findRead is find for a table without tags: it reads window slots at a time.
+func (t *table) findRead(k Key, buf *[window * slotSize]byte) (slot, seq uint64, at int64, found bool, err error) {
 	slot = binary.LittleEndian.Uint64(k[:8]) & t.mask
 	for probed := uint64(0); probed <= t.mask; {
 		n := min(window, t.mask+1-slot) // do not read past the end: wrap instead
 		b := buf[:n*slotSize]
-		if _, err := t.f.ReadAt(b, headerSize+int64(slot)*slotSize); err != nil {
+		if _, err := readAt(t.f, b, headerSize+int64(slot)*slotSize); err != nil {
 			return 0, 0, 0, false, fmt.Errorf("horizon: read %s: %w", t.path, err)
 		}
 		for i := range n {
@@ -587,14 +735,19 @@ func (t *table) find(k Key, buf *[window * slotSize]byte) (slot, seq uint64, at 
 	return t.mask + 1, 0, 0, false, nil // full: no empty slot, and k is not there
 }
 
-// put writes k into slot, the empty one find returned.
+// put writes k into slot, the empty one find returned, then its tag. A failed write drops
+// the table's tags: the slot may hold part of k now, and only a read can tell.
 func (t *table) put(slot uint64, k Key, seq uint64, at int64, buf *[window * slotSize]byte) error {
 	s := buf[:slotSize]
 	copy(s, k[:])
 	binary.LittleEndian.PutUint64(s[16:], seq)
 	binary.LittleEndian.PutUint64(s[24:], uint64(at))
 	if _, err := t.f.WriteAt(s, headerSize+int64(slot)*slotSize); err != nil {
+		t.tags = nil
 		return fmt.Errorf("horizon: write %s: %w", t.path, err)
+	}
+	if t.tags != nil {
+		t.tags[slot] = tagOf(k)
 	}
 	t.count++
 	t.dirty = true

@@ -1,10 +1,13 @@
 package horizon
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -471,4 +474,609 @@ func TestCountLostInCrash(t *testing.T) {
 	for _, e := range es {
 		mustFind(t, ix, e)
 	}
+}
+
+// countReads counts the reads of table files until the test ends.
+func countReads(t testing.TB) *atomic.Int64 {
+	n := new(atomic.Int64)
+	read := readAt
+	readAt = func(f *os.File, b []byte, off int64) (int, error) {
+		n.Add(1)
+		return read(f, b, off)
+	}
+	t.Cleanup(func() { readAt = read })
+	return n
+}
+
+// checkTags fails unless every tagged table's tags are those of its file's slots.
+func checkTags(t *testing.T, ix *Index) {
+	t.Helper()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, tb := range ix.tables {
+		if tb.tags == nil {
+			continue
+		}
+		b, err := os.ReadFile(tb.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(len(tb.tags)) != tb.mask+1 {
+			t.Fatalf("%s: %d tags for %d slots", tb.path, len(tb.tags), tb.mask+1)
+		}
+		for i, tag := range tb.tags {
+			s := b[headerSize+i*slotSize:]
+			if want := tagOf(Key(s[:16])); tag != want {
+				t.Fatalf("%s: slot %d: tag %d, file says %d", tb.path, i, tag, want)
+			}
+		}
+	}
+}
+
+// tagged lists which of ix's tables, newest first, have tags, and their sizes.
+func tagged(ix *Index) (tags []bool, slots []int) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, tb := range ix.tables {
+		tags = append(tags, tb.tags != nil)
+		slots = append(slots, int(tb.mask+1))
+	}
+	return tags, slots
+}
+
+// sameTables fails unless the directories hold the same table files, byte for byte.
+func sameTables(t *testing.T, dirs ...string) {
+	t.Helper()
+	read := func(dir string) map[string]string {
+		names, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{}
+		for _, name := range names {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[filepath.Base(name)] = string(b)
+		}
+		return files
+	}
+	want := read(dirs[0])
+	for _, dir := range dirs[1:] {
+		got := read(dir)
+		if len(got) != len(want) {
+			t.Fatalf("%d tables in %s, %d in %s", len(got), dir, len(want), dirs[0])
+		}
+		for name, b := range want {
+			if got[name] != b {
+				t.Fatalf("table %s differs between %s and %s", name, dirs[0], dir)
+			}
+		}
+	}
+}
+
+// TestTagsAgainstModel runs the same random adds, lookups, clock steps, reopens and
+// crashes against an index with tags, one without and one whose budget tags only some
+// tables: all three answer alike, as the map model says, and write the same files.
+func TestTagsAgainstModel(t *testing.T) {
+	c := newClock()
+	const h = 10 * time.Hour
+	budgets := []int{0, -1, 600}
+	dirs := make([]string, len(budgets))
+	ixs := make([]*Index, len(budgets))
+	reopen := func(i int) {
+		var err error
+		if ixs[i], err = Open(dirs[i], Options{Horizon: h, InitialSlots: 8, Now: c.now, TagBudget: budgets[i]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range budgets {
+		dirs[i] = t.TempDir()
+		reopen(i)
+	}
+	defer func() {
+		for _, ix := range ixs {
+			ix.Close()
+		}
+	}()
+	model := map[Key]map[int64]Entry{} // key → generation → entry
+	unmodeled := map[Key]bool{}        // added with AddNew when already there
+	put := func(e Entry) {
+		gen := e.Time.Unix() / int64(h/2/time.Second)
+		if model[e.Key] == nil {
+			model[e.Key] = map[int64]Entry{}
+		}
+		if _, ok := model[e.Key][gen]; !ok {
+			model[e.Key][gen] = e
+		}
+	}
+	var fresh []Key // added with AddNew as new keys
+	r := rand.New(rand.NewPCG(3, 4))
+	seq := uint64(0)
+	mixed := false // the small budget left some tables with tags and some without
+	check := func() {
+		sameTables(t, dirs...)
+		st := make([]Stats, len(ixs))
+		for i, ix := range ixs {
+			checkTags(t, ix)
+			st[i] = ix.Stats()
+		}
+		for i := range st {
+			if st[i].Entries != st[0].Entries || st[i].Tables != st[0].Tables || st[i].Bytes != st[0].Bytes {
+				t.Fatalf("stats differ: %+v", st)
+			}
+		}
+		if st[1].TagBytes != 0 || st[2].TagBytes > int64(budgets[2]) || st[0].TagBytes != st[0].Bytes/slotSize-int64(st[0].Tables)*headerSize/slotSize {
+			t.Fatalf("tag bytes: %+v", st)
+		}
+		tags, _ := tagged(ixs[2])
+		mixed = mixed || (slices.Contains(tags, true) && slices.Contains(tags, false))
+	}
+	for step := range 5000 {
+		switch op := r.IntN(100); {
+		case op < 35:
+			var batch []Entry
+			for range r.IntN(20) {
+				seq++
+				e := Entry{Key: KeyOf(strconv.Itoa(r.IntN(3000))), Seq: seq, Time: c.now().Add(-time.Duration(r.IntN(3*3600)) * time.Second)}
+				batch = append(batch, e)
+				put(e)
+			}
+			for _, ix := range ixs {
+				if err := ix.Add(batch...); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case op < 45:
+			seq++
+			e := Entry{Seq: seq, Time: c.now().Add(-time.Duration(r.IntN(600)) * time.Second)}
+			if r.IntN(5) == 0 {
+				e.Key = KeyOf(strconv.Itoa(r.IntN(3000)))
+				unmodeled[e.Key] = true
+			} else {
+				e.Key = KeyOf("new:" + strconv.FormatUint(seq, 10))
+				fresh = append(fresh, e.Key)
+				put(e)
+			}
+			for _, ix := range ixs {
+				if err := ix.AddNew(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case op < 85:
+			var k Key
+			switch n := r.IntN(10); {
+			case n < 6:
+				k = KeyOf(strconv.Itoa(r.IntN(3000)))
+			case n < 8 && len(fresh) > 0:
+				k = fresh[r.IntN(len(fresh))]
+			default:
+				k = KeyOf("absent:" + strconv.Itoa(r.IntN(1000)))
+			}
+			got, ok, err := ixs[0].Lookup(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, ix := range ixs[1:] {
+				other, ook, err := ix.Lookup(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ook != ok || other.Key != got.Key || other.Seq != got.Seq || !other.Time.Equal(got.Time) {
+					t.Fatalf("step %d: budget %d: lookup %+v %v, with tags %+v %v", step, budgets[i+1], other, ook, got, ok)
+				}
+			}
+			if unmodeled[k] {
+				continue
+			}
+			var want Entry
+			newest := int64(-1)
+			for gen, e := range model[k] { // the newest generation answers
+				if gen > newest {
+					newest, want = gen, e
+				}
+			}
+			wok := newest >= 0 && !want.Time.Before(c.now().Add(-h))
+			if ok != wok || (ok && got.Seq != want.Seq) {
+				t.Fatalf("step %d: lookup %+v %v, model %+v %v", step, got, ok, want, wok)
+			}
+		case op < 93:
+			c.advance(time.Duration(r.IntN(3600)) * time.Second)
+		case op < 96:
+			check()
+			for i, ix := range ixs {
+				if err := ix.Close(); err != nil {
+					t.Fatal(err)
+				}
+				reopen(i)
+			}
+		case op < 98: // killed: no Sync, the writes are in the page cache
+			for i, ix := range ixs {
+				ix.mu.Lock()
+				ix.closeTables()
+				ix.closed = true
+				ix.mu.Unlock()
+				reopen(i)
+			}
+		default:
+			check()
+		}
+	}
+	check()
+	if !mixed {
+		t.Fatal("the small budget never left a table without tags beside a tagged one")
+	}
+}
+
+// TestTagsAvoidReads: with tags, an absent key is looked up and a new one's free slot
+// found without reading the table; without, each takes a read.
+func TestTagsAvoidReads(t *testing.T) {
+	reads := countReads(t)
+	c := newClock()
+	near := Key{0: 3, 8: 7, 15: 1}   // home slot 3
+	absent := Key{0: 3, 8: 8, 15: 2} // home slot 3, another tag
+	fresh := Key{0: 5, 8: 9, 15: 3}
+	for _, budget := range []int{0, -1} {
+		ix := open(t, t.TempDir(), c, Options{InitialSlots: 8, TagBudget: budget})
+		if err := ix.Add(Entry{Key: near, Seq: 1, Time: c.now()}); err != nil {
+			t.Fatal(err)
+		}
+		reads.Store(0)
+		mustMiss(t, ix, absent)
+		lookup := reads.Swap(0)
+		if err := ix.AddNew(Entry{Key: fresh, Seq: 2, Time: c.now()}); err != nil {
+			t.Fatal(err)
+		}
+		add := reads.Swap(0)
+		if budget < 0 && (lookup < 1 || add < 1) || budget >= 0 && (lookup != 0 || add != 0) {
+			t.Fatalf("budget %d: lookup of an absent key read %d times, AddNew %d", budget, lookup, add)
+		}
+
+		// Many tables, many keys: without tags a read per table probed, with tags one
+		// where a tag collides.
+		var es []Entry
+		for i := range 3000 {
+			es = append(es, entry(i, c.now()))
+		}
+		if err := ix.Add(es...); err != nil {
+			t.Fatal(err)
+		}
+		tables := ix.Stats().Tables
+		reads.Store(0)
+		for i := range 200 {
+			mustMiss(t, ix, KeyOf("absent:"+strconv.Itoa(i)))
+		}
+		n := reads.Load()
+		if budget < 0 && n < int64(200*tables) || budget >= 0 && n >= 200 {
+			t.Fatalf("budget %d: 200 lookups of absent keys in %d tables read %d times", budget, tables, n)
+		}
+		reads.Store(0)
+		for _, e := range es[:200] {
+			mustFind(t, ix, e)
+		}
+		if n := reads.Load(); budget >= 0 && n < 200 {
+			t.Fatalf("200 keys found with %d reads: a key is always read to be told from its tag", n)
+		}
+	}
+}
+
+// TestTagCollision: keys with the same home slot and the same tag are told apart by their
+// slots' contents, also across the end of the table.
+func TestTagCollision(t *testing.T) {
+	reads := countReads(t)
+	c := newClock()
+	k := func(last byte) Key { return Key{0: 7, 8: 1, 15: last} } // home slot 7 of 8: wraps
+	zero := Key{0: 7, 8: 0, 15: 9}                                // tag 1 as well
+	var dirs []string
+	for _, budget := range []int{0, -1} {
+		dir := t.TempDir()
+		dirs = append(dirs, dir)
+		ix := open(t, dir, c, Options{InitialSlots: 8, TagBudget: budget})
+		es := []Entry{{Key: k(1), Seq: 1}, {Key: k(2), Seq: 2}, {Key: zero, Seq: 3}}
+		for i := range es {
+			es[i].Time = c.now()
+		}
+		if err := ix.Add(es[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.AddNew(es[1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.Add(es[2]); err != nil {
+			t.Fatal(err)
+		}
+		reads.Store(0)
+		mustMiss(t, ix, k(3))
+		if n := reads.Load(); budget >= 0 && n != 3 {
+			t.Fatalf("lookup past three colliding slots read %d, want each of them", n)
+		}
+		for _, e := range es {
+			mustFind(t, ix, e)
+		}
+		again := Entry{Key: k(2), Seq: 9, Time: c.now()}
+		if err := ix.Add(again); err != nil { // there already: keeps seq 2
+			t.Fatal(err)
+		}
+		mustFind(t, ix, es[1])
+		if n := ix.Stats().Entries; n != 3 {
+			t.Fatalf("%d entries, want 3", n)
+		}
+		checkTags(t, ix)
+		if err := ix.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameTables(t, dirs...)
+}
+
+// TestTagsRebuiltAtOpen: tags come back from the files, also from damaged slots, and
+// answer as reads of the files do.
+func TestTagsRebuiltAtOpen(t *testing.T) {
+	c := newClock()
+	dir := t.TempDir()
+	ix := open(t, dir, c, Options{InitialSlots: 8})
+	var es []Entry
+	for i := range 3000 {
+		es = append(es, entry(i, c.now()))
+	}
+	if err := ix.Add(es...); err != nil {
+		t.Fatal(err)
+	}
+	st := ix.Stats()
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix = open(t, dir, c, Options{InitialSlots: 8})
+	if got := ix.Stats(); got != st || got.TagBytes == 0 {
+		t.Fatalf("stats %+v after reopen, %+v before", got, st)
+	}
+	checkTags(t, ix)
+	reads := countReads(t)
+	for _, e := range es {
+		mustFind(t, ix, e)
+	}
+	for i := range 100 {
+		mustMiss(t, ix, KeyOf("absent:"+strconv.Itoa(i)))
+	}
+	if n := reads.Load(); n >= int64(len(es)+100) {
+		t.Fatalf("%d reads for %d lookups after reopen: tags not rebuilt", n, len(es)+100)
+	}
+	ix.Close()
+
+	// Damage slots of every table: both indexes open, and answer alike.
+	r := rand.New(rand.NewPCG(5, 6))
+	names, _ := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	var keys []Key
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			s := b[headerSize+r.IntN((len(b)-headerSize)/slotSize)*slotSize:][:slotSize]
+			for i := range s {
+				s[i] = byte(r.IntN(3)) * byte(r.Uint32()) // zero bytes often
+			}
+			keys = append(keys, Key(s[:16]))
+		}
+		if err := os.WriteFile(name, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range es {
+		keys = append(keys, e.Key)
+	}
+	tags := open(t, dir, c, Options{InitialSlots: 8})
+	checkTags(t, tags)
+	var got []string
+	for _, k := range keys {
+		e, ok, err := tags.Lookup(k)
+		got = append(got, fmt.Sprint(e.Seq, e.Time.Unix(), ok, err))
+	}
+	tags.Close()
+	none := open(t, dir, c, Options{InitialSlots: 8, TagBudget: -1})
+	for i, k := range keys {
+		e, ok, err := none.Lookup(k)
+		if want := fmt.Sprint(e.Seq, e.Time.Unix(), ok, err); got[i] != want {
+			t.Fatalf("key %x: %s with tags, %s without", k, got[i], want)
+		}
+	}
+}
+
+// TestTagReadErrorAtOpen: a table whose slots cannot be read fails Open as a damaged
+// header does, and releases the directory.
+func TestTagReadErrorAtOpen(t *testing.T) {
+	c := newClock()
+	dir := t.TempDir()
+	ix := open(t, dir, c, Options{InitialSlots: 8})
+	e := entry(1, c.now())
+	if err := ix.Add(e); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	errRead := errors.New("input/output error")
+	read := readAt
+	readAt = func(f *os.File, b []byte, off int64) (int, error) {
+		if off >= headerSize {
+			return 0, errRead
+		}
+		return read(f, b, off)
+	}
+	_, err := Open(dir, Options{Horizon: 72 * time.Hour, InitialSlots: 8, Now: c.now})
+	readAt = read
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, errRead) {
+		t.Fatalf("open: %v, want ErrCorrupt and the read error", err)
+	}
+	mustFind(t, open(t, dir, c, Options{InitialSlots: 8}), e)
+}
+
+// TestTagsDroppedOnWriteError: a slot whose write failed may hold anything, so its table
+// goes back to reads.
+func TestTagsDroppedOnWriteError(t *testing.T) {
+	c := newClock()
+	ix := open(t, t.TempDir(), c, Options{InitialSlots: 8})
+	if err := ix.AddNew(entry(1, c.now())); err != nil {
+		t.Fatal(err)
+	}
+	ix.tables[0].f.Close() // every write fails from here
+	if err := ix.AddNew(entry(2, c.now())); err == nil {
+		t.Fatal("AddNew to a closed file: no error")
+	}
+	if tags, _ := tagged(ix); tags[0] {
+		t.Fatal("tags kept after a failed write")
+	}
+	if n := ix.Stats().TagBytes; n != 0 {
+		t.Fatalf("%d bytes of tags after a failed write", n)
+	}
+}
+
+// TestTagBudget: tags go to the newest tables within the budget, at Open and as tables
+// are created, and the rest work with reads.
+func TestTagBudget(t *testing.T) {
+	c := newClock()
+	dir := t.TempDir()
+	const budget = 200
+	ix := open(t, dir, c, Options{InitialSlots: 8, TagBudget: budget})
+	var es []Entry
+	for i := range 500 {
+		before, _ := tagged(ix)
+		e := entry(i, c.now())
+		es = append(es, e)
+		if err := ix.AddNew(e); err != nil {
+			t.Fatal(err)
+		}
+		tags, slots := tagged(ix)
+		if n := ix.Stats().TagBytes; n > budget {
+			t.Fatalf("%d bytes of tags, budget %d", n, budget)
+		}
+		if slots[0] <= budget && !tags[0] {
+			t.Fatalf("newest table (%d slots) without tags: %v %v", slots[0], tags, slots)
+		}
+		if len(tags) > len(before) { // a new table, newest: the oldest lose their tags
+			kept := 0
+			for j, had := range before {
+				if tags[j+1] && !had {
+					t.Fatalf("an older table got tags: %v → %v", before, tags)
+				}
+				if tags[j+1] {
+					kept = j + 1
+				}
+			}
+			if !slices.Equal(tags[1:kept+1], before[:kept]) {
+				t.Fatalf("tags dropped from a table newer than one that kept them: %v → %v %v", before, tags, slots)
+			}
+		}
+	}
+	checkTags(t, ix)
+	for _, e := range es {
+		mustFind(t, ix, e)
+	}
+	for _, b := range []int{budget, 100, 1} {
+		ix.Close()
+		ix = open(t, dir, c, Options{InitialSlots: 8, TagBudget: b})
+		tags, slots := tagged(ix)
+		left := b
+		for j := range tags { // newest first, each that fits
+			if want := slots[j] <= left; tags[j] != want {
+				t.Fatalf("budget %d: tables %v tagged %v", b, slots, tags)
+			}
+			if tags[j] {
+				left -= slots[j]
+			}
+		}
+		if n := ix.Stats().TagBytes; n > int64(b) || n == 0 && b > 8 {
+			t.Fatalf("budget %d: %d bytes of tags", b, n)
+		}
+		checkTags(t, ix)
+		for _, e := range es {
+			mustFind(t, ix, e)
+		}
+	}
+}
+
+// absentKeys are keys no benchmark index holds.
+func absentKeys() []Key {
+	keys := make([]Key, 1024)
+	for i := range keys {
+		keys[i] = KeyOf("absent:" + strconv.Itoa(i))
+	}
+	return keys
+}
+
+// BenchmarkLookupAbsent looks up keys absent from three tables of 100,000 entries each,
+// with tags and without.
+func BenchmarkLookupAbsent(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		budget int
+	}{{"tags", 0}, {"none", -1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := newClock()
+			ix, err := Open(b.TempDir(), Options{Horizon: 72 * time.Hour, Now: c.now, TagBudget: tc.budget})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ix.Close()
+			batch := make([]Entry, 0, 1000)
+			for i := range 300_000 {
+				// 36 hours apart: one generation each.
+				batch = append(batch, entry(i, c.now().Add(-time.Duration(2-i%3)*36*time.Hour)))
+				if len(batch) == cap(batch) {
+					if err := ix.Add(batch...); err != nil {
+						b.Fatal(err)
+					}
+					batch = batch[:0]
+				}
+			}
+			if n := ix.Stats().Tables; n != 3 {
+				b.Fatalf("%d tables, want 3", n)
+			}
+			keys := absentKeys()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok, _ := ix.Lookup(keys[i%len(keys)]); ok {
+					b.Fatal("found")
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkAddNew adds new keys one at a time, with tags and without.
+func BenchmarkAddNew(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		budget int
+	}{{"tags", 0}, {"none", -1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := newClock()
+			ix, err := Open(b.TempDir(), Options{Horizon: 72 * time.Hour, Now: c.now, TagBudget: tc.budget})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ix.Close()
+			b.ReportAllocs()
+			e := Entry{Time: c.now()}
+			x := uint64(0)
+			for b.Loop() {
+				x++
+				binary.LittleEndian.PutUint64(e.Key[:8], splitmix(x))
+				binary.LittleEndian.PutUint64(e.Key[8:], splitmix(^x))
+				e.Seq = x
+				if err := ix.AddNew(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
