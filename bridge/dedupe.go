@@ -23,11 +23,12 @@ import (
 // stored. Concurrent copies of one delivery are made atomic by the stream's Nats-Msg-Id
 // window, which the horizon only extends.
 type Horizon interface {
-	// Seen returns the stream sequence and store time of the event stored under id, and
-	// whether there is one. An error means the horizon cannot answer now (503).
-	Seen(id string) (seq uint64, at time.Time, ok bool, err error)
-	// Stored tells the horizon the ingress stored a new event id at seq.
-	Stored(id string, seq uint64)
+	// Seen returns the stream sequence and store time of the event stored under the id
+	// whose key is k (horizon.KeyOf), and whether there is one. An error means the horizon
+	// cannot answer now (503).
+	Seen(k horizon.Key) (seq uint64, at time.Time, ok bool, err error)
+	// Stored tells the horizon the ingress stored a new event, of key k, at seq.
+	Stored(k horizon.Key, seq uint64)
 	// Failed tells the horizon a publish failed: its event may still land in the stream.
 	Failed()
 }
@@ -330,17 +331,17 @@ func (h *StreamHorizon) fail(err error) {
 }
 
 // Seen implements Horizon.
-func (h *StreamHorizon) Seen(id string) (uint64, time.Time, bool, error) {
+func (h *StreamHorizon) Seen(k horizon.Key) (uint64, time.Time, bool, error) {
 	if err := h.Err(); err != nil {
 		return 0, time.Time{}, false, err
 	}
-	e, ok, err := h.ix.Lookup(horizon.KeyOf(id))
+	e, ok, err := h.ix.Lookup(k)
 	return e.Seq, e.Time, ok, err
 }
 
 // Stored implements Horizon: the event goes into the index at once.
-func (h *StreamHorizon) Stored(id string, seq uint64) {
-	if err := h.ix.AddNew(horizon.Entry{Key: horizon.KeyOf(id), Seq: seq, Time: time.Now()}); err != nil {
+func (h *StreamHorizon) Stored(k horizon.Key, seq uint64) {
+	if err := h.ix.AddNew(horizon.Entry{Key: k, Seq: seq, Time: time.Now()}); err != nil {
 		h.fail(err) // a later retry might not be found: refuse from now on
 	}
 	for h.follow {

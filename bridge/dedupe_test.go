@@ -285,7 +285,7 @@ func storeThree(t *testing.T, addr, prefix string) []string {
 func mustSee(t *testing.T, h *bridge.StreamHorizon, ids []string) {
 	t.Helper()
 	for _, id := range ids {
-		if _, _, ok, err := h.Seen(id); err != nil || !ok {
+		if _, _, ok, err := h.Seen(horizon.KeyOf(id)); err != nil || !ok {
 			t.Fatalf("%s not seen: %v %v", id, ok, err)
 		}
 	}
@@ -309,7 +309,7 @@ func TestHorizonSurvivesRestart(t *testing.T) {
 				waitIndexed(t, h, js)
 			} else {
 				for _, id := range before { // as the ingress of this bridge would
-					h.Stored(id, 0)
+					h.Stored(horizon.KeyOf(id), 0)
 				}
 			}
 			mustSee(t, h, before)
@@ -320,7 +320,7 @@ func TestHorizonSurvivesRestart(t *testing.T) {
 
 			h = reopen(dir)
 			mustSee(t, h, append(before, during...))
-			if _, at, _, _ := h.Seen(during[0]); time.Since(at) > time.Minute {
+			if _, at, _, _ := h.Seen(horizon.KeyOf(during[0])); time.Since(at) > time.Minute {
 				t.Fatalf("store time %s", at)
 			}
 			h.Close()
@@ -394,7 +394,7 @@ func TestHorizonBehindRefuses(t *testing.T) {
 	if a := post(t, ln.Addr().String(), "/webhooks/github", body, githubHeaders("lag-1", "issues", body, githubSecret)); a.status != 200 {
 		t.Fatalf("before: %d %s", a.status, a.body)
 	}
-	h.Stored("github:never", 1<<40) // a sequence the tail will not reach
+	h.Stored(horizon.KeyOf("github:never"), 1<<40) // a sequence the tail will not reach
 	deadline := time.Now().Add(5 * time.Second)
 	for !errors.Is(h.Err(), bridge.ErrHorizonBehind) {
 		if time.Now().After(deadline) {

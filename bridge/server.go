@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/horizon"
 	"github.com/hookbus/hookbus/bridge/verify"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
@@ -273,8 +274,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		id = subjects.BodyID(src.Name, body)
 	}
 	pctx := s.deadlines.get(began)
+	var key horizon.Key
+	if s.horizon != nil {
+		key = horizon.KeyOf(id)
+	}
 	if s.horizon != nil && src.DedupeHorizon > 0 {
-		seq, at, seen, err := s.horizon.Seen(id)
+		seq, at, seen, err := s.horizon.Seen(key)
 		if err != nil {
 			// Without the horizon a stored delivery could be stored twice: refuse for now.
 			s.reject(ctx, src.Name, fmt.Errorf("%w: %w", ErrUnavailable, err))
@@ -307,7 +312,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if s.horizon != nil && !duplicate {
-		s.horizon.Stored(id, seq)
+		s.horizon.Stored(key, seq)
 	}
 	if s.durable != nil {
 		if err := s.durable(); err != nil {
@@ -399,10 +404,59 @@ func (s *Server) getBuf() *[]byte {
 	return &b
 }
 
-// envelope is a NATS message with its header map, reused from request to request: the
-// map keeps its keys and each value slice its one element, so building the next message
-// allocates only the values that change.
-type envelope struct{ msg nats.Msg }
+// envelope is a NATS message with its header map, reused from request to request. The
+// map holds one single-element slice per header, and the envelope keeps the same slices,
+// so the next message is built by writing the values in place, without a map operation.
+type envelope struct {
+	msg nats.Msg
+	// vals are the values of the headers every event carries, by index (hSpec…).
+	vals [nHeaders][]string
+	// delivery is the ce-deliveryid value, in the map only while a delivery id is known.
+	delivery []string
+}
+
+// The headers of every stored event, as indexes of envelope.vals.
+const (
+	hSpec = iota
+	hID
+	hSource
+	hType
+	hTime
+	hContentType
+	hMsgID
+	hVerifiedBy
+	hTraceparent
+	nHeaders
+)
+
+var envelopeHeaders = [nHeaders]string{
+	hSpec: subjects.HeaderSpecVersion, hID: subjects.HeaderID, hSource: subjects.HeaderSource,
+	hType: subjects.HeaderType, hTime: subjects.HeaderTime, hContentType: subjects.HeaderContentType,
+	hMsgID: subjects.HeaderMsgID, hVerifiedBy: subjects.HeaderVerifiedBy, hTraceparent: subjects.HeaderTraceparent,
+}
+
+func newEnvelope() *envelope {
+	env := &envelope{msg: nats.Msg{Header: make(nats.Header, nHeaders+1)}, delivery: make([]string, 1)}
+	for i, k := range envelopeHeaders {
+		env.vals[i] = make([]string, 1)
+		env.msg.Header[k] = env.vals[i]
+	}
+	return env
+}
+
+// setDelivery sets ce-deliveryid, or removes it when id is empty.
+func (env *envelope) setDelivery(id string) {
+	_, had := env.msg.Header[subjects.HeaderDeliveryID]
+	switch {
+	case id == "" && had:
+		delete(env.msg.Header, subjects.HeaderDeliveryID)
+	case id != "":
+		env.delivery[0] = id
+		if !had {
+			env.msg.Header[subjects.HeaderDeliveryID] = env.delivery
+		}
+	}
+}
 
 // peek returns a request header's value without copying it: the string shares the
 // request's buffer, valid until the handler returns. Verifiers read headers through it;
@@ -413,17 +467,6 @@ func peek(ctx *fasthttp.RequestCtx, name string) string {
 
 // unsafeString is b as a string without a copy; b must not change while it is in use.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-// setHeader sets h's only value of key, reusing the slice it had.
-func setHeader(h nats.Header, key, value string) {
-	vs := h[key]
-	if cap(vs) == 0 {
-		vs = make([]string, 1)
-	}
-	vs = vs[:1]
-	vs[0] = value
-	h[key] = vs
-}
 
 // contentType returns the request's Content-Type, without a copy for the usual ones.
 func contentType(ctx *fasthttp.RequestCtx) string {
@@ -450,23 +493,18 @@ func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verif
 	}
 	env, _ := s.envelopes.Get().(*envelope)
 	if env == nil {
-		env = &envelope{msg: nats.Msg{Header: make(nats.Header, 12)}}
+		env = newEnvelope()
 	}
-	h := env.msg.Header
-	setHeader(h, subjects.HeaderSpecVersion, subjects.SpecVersion)
-	setHeader(h, subjects.HeaderID, id)
-	setHeader(h, subjects.HeaderSource, s.ceSources[src.Name])
-	setHeader(h, subjects.HeaderType, event)
-	setHeader(h, subjects.HeaderTime, s.clock.format(s.now()))
-	setHeader(h, subjects.HeaderContentType, contentType(ctx))
-	setHeader(h, subjects.HeaderMsgID, id)
-	setHeader(h, subjects.HeaderVerifiedBy, src.Verifier.Scheme())
+	v := &env.vals
+	v[hSpec][0], v[hID][0], v[hMsgID][0] = subjects.SpecVersion, id, id
+	v[hSource][0], v[hType][0], v[hVerifiedBy][0] = s.ceSources[src.Name], event, src.Verifier.Scheme()
+	v[hTime][0], v[hContentType][0] = s.clock.format(s.now()), contentType(ctx)
+	v[hTraceparent][0] = traceparent(ctx.Request.Header.Peek(subjects.HeaderTraceparent))
+	var delivery string
 	if res.DeliveryID != "" {
-		setHeader(h, subjects.HeaderDeliveryID, printable(res.DeliveryID))
-	} else {
-		delete(h, subjects.HeaderDeliveryID)
+		delivery = printable(res.DeliveryID)
 	}
-	setHeader(h, subjects.HeaderTraceparent, traceparent(ctx.Request.Header.Peek(subjects.HeaderTraceparent)))
+	env.setDelivery(delivery)
 	env.msg.Subject = subjects.Webhook(src.Name, event)
 	env.msg.Data = body
 	return env
