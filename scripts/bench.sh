@@ -6,7 +6,8 @@
 #   scripts/bench.sh --rounds 9 --duration 10s --events 1000000 --profile    heavier
 #
 # Every round runs each variant once (noop, naive, hookbus sync default, batch and always,
-# the raw-publish floor, and that floor with JetStream fast batches of 64), with the JetStream store on the real disk and on tmpfs (/dev/shm),
+# hookbus without the dedupe index (dedupe_horizon: 0s), the raw-publish floor, and that
+# floor with JetStream fast batches of 64), with the JetStream store on the real disk and on tmpfs (/dev/shm),
 # in an order rotated from round to round; the report compares variants within a round and
 # takes the median of the per-round ratios. Only loopback addresses are used.
 set -euo pipefail
@@ -126,9 +127,10 @@ store_dir() { # store_dir disk|tmpfs name
   esac
 }
 
-# hookbus_config STORE_DIR SYNC: the default config's github source, on the bench ports.
+# hookbus_config STORE_DIR SYNC [DEDUPE_HORIZON]: the default config's github source, on
+# the bench ports.
 hookbus_config() {
-  local file=$OUT/hookbus-$2.yaml
+  local file=$OUT/hookbus-$2-${3:-default}.yaml
   cat >"$file" <<EOF
 log: {level: warn, format: json}
 http: {listen: "$HTTP_ADDR"}
@@ -143,6 +145,7 @@ sources:
     verify: github
     secrets: ["\${HOOKBUS_BENCH_SECRET}"]
 EOF
+  [ -z "${3:-}" ] || echo "    dedupe_horizon: $3" >>"$file"
   echo "$file"
 }
 
@@ -160,6 +163,9 @@ start_server() {
       ready=http://$HTTP_ADDR/ ;;
     hookbus-default|hookbus-batch|hookbus-always)
       "$BIN/hookbus" serve --config "$(hookbus_config "$dir" "${variant#hookbus-}")" 2>"$log" &
+      ready=http://$ADMIN_ADDR/readyz ;;
+    hookbus-nohorizon) # sync default, de-duplicated by the stream's window alone
+      "$BIN/hookbus" serve --config "$(hookbus_config "$dir" default 0s)" 2>"$log" &
       ready=http://$ADMIN_ADDR/readyz ;;
     *) echo "bench.sh: unknown variant $variant" >&2; exit 2 ;;
   esac
@@ -207,7 +213,7 @@ IFS=, read -r -a STORE_LIST <<<"$STORES"
 if [ "$DO_ROUNDS" = 1 ]; then
   RUNS=("noop -")
   for s in "${STORE_LIST[@]}"; do
-    RUNS+=("naive $s" "hookbus-default $s" "hookbus-batch $s" "hookbus-always $s" "floor $s" "floor-batch $s")
+    RUNS+=("naive $s" "hookbus-default $s" "hookbus-batch $s" "hookbus-always $s" "hookbus-nohorizon $s" "floor $s" "floor-batch $s")
   done
   n=${#RUNS[@]}
   for round in $(seq 1 "$ROUNDS"); do
@@ -308,8 +314,8 @@ PAIRS=()
 FLOORS=()
 [ "$DO_ROUNDS" = 1 ] || STORE_LIST=()
 for s in "${STORE_LIST[@]}"; do
-  PAIRS+=(--pair "noop@-,hookbus-default@$s" --pair "naive@$s,hookbus-default@$s" --pair "hookbus-batch@$s,hookbus-default@$s" --pair "hookbus-always@$s,hookbus-default@$s" --pair "floor@$s,floor-batch@$s")
-  FLOORS+=(--floor "noop@-,floor@$s,hookbus-default@$s")
+  PAIRS+=(--pair "noop@-,hookbus-default@$s" --pair "naive@$s,hookbus-default@$s" --pair "hookbus-batch@$s,hookbus-default@$s" --pair "hookbus-always@$s,hookbus-default@$s" --pair "floor@$s,floor-batch@$s" --pair "hookbus-nohorizon@$s,hookbus-default@$s")
+  FLOORS+=(--floor "noop@-,floor@$s,hookbus-default@$s" --floor "noop@-,floor@$s,hookbus-nohorizon@$s")
 done
 
 {
