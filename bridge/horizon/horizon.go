@@ -482,9 +482,9 @@ func (ix *Index) tagNew(t *table) {
 	}
 	for i := len(older) - 1; need > left; i-- {
 		left += int64(len(older[i].tags))
-		older[i].tags = nil
+		older[i].dropTags()
 	}
-	t.tags = make([]byte, need) // zero: every slot empty
+	t.tags = allocTags(int(need)) // zero: every slot empty
 }
 
 // expire removes the tables whose every entry is older than the horizon.
@@ -498,7 +498,7 @@ func (ix *Index) expire() error {
 			continue
 		}
 		t.f.Close()
-		t.tags = nil
+		t.dropTags()
 		if e := os.Remove(t.path); e != nil && err == nil {
 			err = fmt.Errorf("horizon: %w", e)
 		}
@@ -521,7 +521,7 @@ func (ix *Index) sortTables() {
 func (ix *Index) closeTables() {
 	for _, t := range ix.tables {
 		t.f.Close()
-		t.tags = nil
+		t.dropTags()
 	}
 	ix.tables = nil
 	ix.lock.Close()
@@ -666,12 +666,13 @@ func tagOf(k Key) byte {
 // buildTags reads every slot of t, len(buf) bytes at a time, and sets t's tags from them.
 // A read error is reported as ErrCorrupt, as one of the header is.
 func (t *table) buildTags(buf []byte) error {
-	tags := make([]byte, t.mask+1)
+	tags := allocTags(int(t.mask + 1))
 	per := uint64(len(buf) / slotSize)
 	for slot := uint64(0); slot <= t.mask; {
 		n := min(per, t.mask+1-slot)
 		b := buf[:n*slotSize]
 		if _, err := readAt(t.f, b, headerSize+int64(slot)*slotSize); err != nil {
+			freeTags(tags)
 			return fmt.Errorf("%w: %s: slots: %w", ErrCorrupt, t.path, err)
 		}
 		for i := range n {
@@ -681,6 +682,13 @@ func (t *table) buildTags(buf []byte) error {
 	}
 	t.tags = tags
 	return nil
+}
+
+// dropTags releases t's tags; t is probed with reads from now on. The index's write lock
+// must be held (or no other goroutine know the table).
+func (t *table) dropTags() {
+	freeTags(t.tags)
+	t.tags = nil
 }
 
 // find probes for k from its home slot. It returns the slot index where k is or where it
@@ -743,7 +751,7 @@ func (t *table) put(slot uint64, k Key, seq uint64, at int64, buf *[window * slo
 	binary.LittleEndian.PutUint64(s[16:], seq)
 	binary.LittleEndian.PutUint64(s[24:], uint64(at))
 	if _, err := t.f.WriteAt(s, headerSize+int64(slot)*slotSize); err != nil {
-		t.tags = nil
+		t.dropTags()
 		return fmt.Errorf("horizon: write %s: %w", t.path, err)
 	}
 	if t.tags != nil {
