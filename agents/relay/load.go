@@ -1,21 +1,19 @@
 package relay
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"net/netip"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hookbus/hookbus/agents/yamlnode"
 	"gopkg.in/yaml.v3"
 )
 
@@ -79,47 +77,15 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
-
-// decode parses data as one YAML document and returns its root node; an empty document is
-// an empty mapping.
-func decode(name string, data []byte) (root *yaml.Node, err error) {
-	defer func() {
-		// Whatever input makes the YAML parser panic is a malformed config, not a crash.
-		if recover() != nil {
-			root, err = nil, &Error{File: name, Msg: "malformed YAML"}
-		}
-	}()
-	empty := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	switch err := dec.Decode(&doc); {
-	case errors.Is(err, io.EOF):
-		return empty, nil
-	case err != nil:
-		return nil, yamlError(name, err)
+// decode parses data as one YAML document (yamlnode.Decode), reporting a syntax error as
+// an *Error of file name.
+func decode(name string, data []byte) (*yaml.Node, error) {
+	root, err := yamlnode.Decode(data)
+	var se *yamlnode.SyntaxError
+	if errors.As(err, &se) {
+		return nil, &Error{File: name, Line: se.Line, Column: se.Column, Msg: se.Msg}
 	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return nil, yamlError(name, err)
-	default:
-		return nil, &Error{File: name, Line: next.Line, Column: next.Column, Msg: "a second YAML document: a config is one document"}
-	}
-	if len(doc.Content) == 0 {
-		return empty, nil
-	}
-	return doc.Content[0], nil
-}
-
-func yamlError(name string, err error) *Error {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		if line, aerr := strconv.Atoi(m[1]); aerr == nil {
-			return &Error{File: name, Line: line, Msg: m[2]}
-		}
-	}
-	return &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	return root, err
 }
 
 // parser walks the node tree, filling cfg and collecting errors.
@@ -138,47 +104,18 @@ func (p *parser) fail(n *yaml.Node, key, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Column: n.Column, Key: key, Msg: msg})
 }
 
-// deref follows aliases (*name) to the anchored node.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "a single value"
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
 // pair is one key and its value in a mapping.
 type pair struct{ key, value *yaml.Node }
 
 // pairs returns the entries of mapping n at path, or nil (after an error) when n is not a
 // mapping. A null value is an empty mapping. Keys must be plain, distinct scalars.
 func (p *parser) pairs(n *yaml.Node, path string) ([]pair, bool) {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlnode.Deref(n)
+	if yamlnode.IsNull(n) {
 		return nil, true
 	}
 	if n.Kind != yaml.MappingNode {
-		p.fail(n, path, "want a mapping of keys, not %s", kindName(n))
+		p.fail(n, path, "want a mapping of keys, not %s", yamlnode.KindName(n))
 		return nil, false
 	}
 	var out []pair
@@ -190,7 +127,7 @@ func (p *parser) pairs(n *yaml.Node, path string) ([]pair, bool) {
 			p.fail(k, path, "keys are plain names (no merges or complex keys)")
 			continue
 		case seen[k.Value]:
-			p.fail(k, join(path, k.Value), "key appears twice")
+			p.fail(k, yamlnode.Join(path, k.Value), "key appears twice")
 			continue
 		}
 		seen[k.Value] = true
@@ -215,7 +152,7 @@ func (p *parser) mapping(n *yaml.Node, path string, fields map[string]field) boo
 			p.fail(e.key, "", "unknown key %q in %s (known: %s)", e.key.Value, where, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 			continue
 		}
-		f(e.value, join(path, e.key.Value))
+		f(e.value, yamlnode.Join(path, e.key.Value))
 	}
 	return ok
 }
@@ -223,12 +160,12 @@ func (p *parser) mapping(n *yaml.Node, path string, fields map[string]field) boo
 // text returns the expanded value of scalar n; a null value is "". Its errors never quote
 // the value.
 func (p *parser) text(n *yaml.Node, path string) (string, bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.ScalarNode {
-		p.fail(n, path, "want a single value, not %s", kindName(n))
+		p.fail(n, path, "want a single value, not %s", yamlnode.KindName(n))
 		return "", false
 	}
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return "", true
 	}
 	s, unset, err := expand(n.Value, p.env)
@@ -249,12 +186,12 @@ func (p *parser) text(n *yaml.Node, path string) (string, bool) {
 
 // list returns the items of sequence n; a null value is an empty list.
 func (p *parser) list(n *yaml.Node, path string) ([]*yaml.Node, bool) {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlnode.Deref(n)
+	if yamlnode.IsNull(n) {
 		return nil, true
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.fail(n, path, "want a list, not %s", kindName(n))
+		p.fail(n, path, "want a list, not %s", yamlnode.KindName(n))
 		return nil, false
 	}
 	return n.Content, true
@@ -275,11 +212,11 @@ func (p *parser) durationValue(n *yaml.Node, path string, min, max time.Duration
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		p.fail(deref(n), path, "invalid duration %q (e.g. 500ms, 10s, 2m, 72h)", s)
+		p.fail(yamlnode.Deref(n), path, "invalid duration %q (e.g. 500ms, 10s, 2m, 72h)", s)
 		return 0, false
 	}
 	if msg := checkDuration(d, min, max); msg != "" {
-		p.fail(deref(n), path, "%s", msg)
+		p.fail(yamlnode.Deref(n), path, "%s", msg)
 		return 0, false
 	}
 	return d, true
@@ -293,7 +230,7 @@ func (p *parser) integer(dst *int, min, max int) field {
 		}
 		v, err := strconv.Atoi(s)
 		if err != nil || v < min || v > max {
-			p.fail(deref(n), path, "invalid value %q (want a whole number from %d to %d)", s, min, max)
+			p.fail(yamlnode.Deref(n), path, "invalid value %q (want a whole number from %d to %d)", s, min, max)
 			return
 		}
 		*dst = v
@@ -311,7 +248,7 @@ func (p *parser) number(n *yaml.Node, path string, min, max float64, minOpen boo
 		if minOpen {
 			lo = "("
 		}
-		p.fail(deref(n), path, "invalid value %q (want a number in %s%g, %g])", s, lo, min, max)
+		p.fail(yamlnode.Deref(n), path, "invalid value %q (want a number in %s%g, %g])", s, lo, min, max)
 		return 0, false
 	}
 	return f, true
@@ -329,7 +266,7 @@ func (p *parser) boolean(dst *bool) field {
 		case "false":
 			*dst = false
 		default:
-			p.fail(deref(n), path, "invalid value %q (want true or false)", s)
+			p.fail(yamlnode.Deref(n), path, "invalid value %q (want true or false)", s)
 		}
 	}
 }
@@ -367,7 +304,7 @@ func (p *parser) root(n *yaml.Node) {
 	if len(p.cfg.Endpoints) == 0 && len(p.cfg.Callbacks.Destinations) == 0 {
 		at := n
 		if v := nodes["endpoints"]; v != nil {
-			at = deref(v)
+			at = yamlnode.Deref(v)
 		}
 		p.fail(at, "endpoints", "nothing to relay: add an endpoint (or a callback destination)")
 	}
@@ -378,7 +315,7 @@ func (p *parser) admin(n *yaml.Node, path string) {
 		"listen": func(v *yaml.Node, path string) {
 			if s, ok := p.text(v, path); ok {
 				if msg := checkListen(s); msg != "" {
-					p.fail(deref(v), path, "%s", msg)
+					p.fail(yamlnode.Deref(v), path, "%s", msg)
 					return
 				}
 				p.cfg.Admin.Listen = s
@@ -407,7 +344,7 @@ func (p *parser) ssrf(n *yaml.Node, path string) {
 					}
 				}
 				if err != nil {
-					p.fail(deref(it), key, "invalid CIDR %q (e.g. 10.1.2.0/24, fd00::/64, 10.1.2.3)", t)
+					p.fail(yamlnode.Deref(it), key, "invalid CIDR %q (e.g. 10.1.2.0/24, fd00::/64, 10.1.2.3)", t)
 					continue
 				}
 				s.AllowCIDRs = append(s.AllowCIDRs, pre.Masked())
@@ -433,13 +370,13 @@ func (p *parser) deliveryFields(d *Delivery) map[string]field {
 				}
 				sec, err := ParseSecret(s)
 				if err != nil {
-					p.fail(deref(it), key, "%v", err)
+					p.fail(yamlnode.Deref(it), key, "%v", err)
 					continue
 				}
 				d.Secrets = append(d.Secrets, sec)
 			}
 			if len(items) == 0 {
-				p.fail(deref(v), path, "an empty list: at least one secret is required")
+				p.fail(yamlnode.Deref(v), path, "an empty list: at least one secret is required")
 			}
 		},
 		"headers": func(v *yaml.Node, path string) {
@@ -449,7 +386,7 @@ func (p *parser) deliveryFields(d *Delivery) map[string]field {
 				h = map[string]string{}
 			}
 			for _, e := range ps {
-				key := join(path, e.key.Value)
+				key := yamlnode.Join(path, e.key.Value)
 				val, ok := p.text(e.value, key)
 				if !ok {
 					continue
@@ -475,7 +412,7 @@ func (p *parser) deliveryFields(d *Delivery) map[string]field {
 				"burst": p.integer(&r.Burst, 1, maxRate),
 			})
 			if r.PerSecond == 0 && r.Burst != 0 {
-				p.fail(deref(v), path, "burst without per_second")
+				p.fail(yamlnode.Deref(v), path, "burst without per_second")
 			}
 			d.RateLimit = r
 		},
@@ -486,10 +423,10 @@ func (p *parser) deliveryFields(d *Delivery) map[string]field {
 			}
 			switch {
 			case len(items) == 0:
-				p.fail(deref(v), path, "an empty list: at least one retry step is required")
+				p.fail(yamlnode.Deref(v), path, "an empty list: at least one retry step is required")
 				return
 			case len(items) > maxSteps:
-				p.fail(deref(v), path, "%d steps; at most %d", len(items), maxSteps)
+				p.fail(yamlnode.Deref(v), path, "%d steps; at most %d", len(items), maxSteps)
 				return
 			}
 			var steps []time.Duration
@@ -534,7 +471,7 @@ func (p *parser) endpoints(n *yaml.Node, path string, base Delivery) {
 	ps, _ := p.pairs(n, path)
 	for _, e := range ps {
 		name := e.key.Value
-		key := join(path, name)
+		key := yamlnode.Join(path, name)
 		if msg := checkName(name); msg != "" {
 			p.fail(e.key, key, "%s", msg)
 			continue
@@ -543,7 +480,7 @@ func (p *parser) endpoints(n *yaml.Node, path string, base Delivery) {
 		var urlNode, subjNode *yaml.Node
 		fields := p.deliveryFields(&ep.Delivery)
 		fields["url"] = func(v *yaml.Node, path string) {
-			urlNode = deref(v)
+			urlNode = yamlnode.Deref(v)
 			if s, ok := p.text(v, path); ok {
 				if _, msg := checkURL(s, &p.cfg.SSRF); msg != "" {
 					p.fail(urlNode, path, "%s", msg)
@@ -553,13 +490,13 @@ func (p *parser) endpoints(n *yaml.Node, path string, base Delivery) {
 			}
 		}
 		fields["subjects"] = func(v *yaml.Node, path string) {
-			subjNode = deref(v)
+			subjNode = yamlnode.Deref(v)
 			items, _ := p.list(v, path)
 			for i, it := range items {
 				k := fmt.Sprintf("%s[%d]", path, i)
 				if s, ok := p.text(it, k); ok {
 					if msg := checkFilter(s); msg != "" {
-						p.fail(deref(it), k, "%s", msg)
+						p.fail(yamlnode.Deref(it), k, "%s", msg)
 						continue
 					}
 					ep.Subjects = append(ep.Subjects, s)
@@ -610,7 +547,7 @@ func (p *parser) callbacks(n *yaml.Node, path string, base Delivery) {
 		"input_field": func(v *yaml.Node, path string) {
 			if s, ok := p.text(v, path); ok {
 				if msg := checkInputField(s); msg != "" {
-					p.fail(deref(v), path, "%s", msg)
+					p.fail(yamlnode.Deref(v), path, "%s", msg)
 					return
 				}
 				c.InputField = s
@@ -624,7 +561,7 @@ func (p *parser) callbacks(n *yaml.Node, path string, base Delivery) {
 	ps, _ := p.pairs(dests, path+".destinations")
 	for _, e := range ps {
 		name := e.key.Value
-		key := join(path+".destinations", name)
+		key := yamlnode.Join(path+".destinations", name)
 		if msg := checkName(name); msg != "" {
 			p.fail(e.key, key, "%s", msg)
 			continue
@@ -633,7 +570,7 @@ func (p *parser) callbacks(n *yaml.Node, path string, base Delivery) {
 		var prefixNode *yaml.Node
 		fields := p.deliveryFields(&d.Delivery)
 		fields["url_prefix"] = func(v *yaml.Node, path string) {
-			prefixNode = deref(v)
+			prefixNode = yamlnode.Deref(v)
 			if s, ok := p.text(v, path); ok {
 				if _, msg := checkPrefix(s, &p.cfg.SSRF); msg != "" {
 					p.fail(prefixNode, path, "%s", msg)

@@ -1,11 +1,9 @@
 package config
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookbus/hookbus/agents/yamlnode"
 	"gopkg.in/yaml.v3"
 )
 
@@ -65,49 +64,15 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 	return p.cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
-
-// decode parses data as one YAML document and returns its root node; an empty document
-// yields an empty mapping at 1:1.
-func decode(name string, data []byte) (root *yaml.Node, err error) {
-	defer func() {
-		// The YAML parser is not ours to fix; whatever input makes it panic is a malformed
-		// config, not a crash. The panic value is not shown: it may quote the input.
-		if recover() != nil {
-			root, err = nil, &Error{File: name, Msg: "malformed YAML"}
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	switch err := dec.Decode(&doc); {
-	case errors.Is(err, io.EOF):
-		return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}, nil
-	case err != nil:
-		return nil, yamlError(name, err)
+// decode parses data as one YAML document (yamlnode.Decode), reporting a syntax error as
+// an *Error of file name.
+func decode(name string, data []byte) (*yaml.Node, error) {
+	root, err := yamlnode.Decode(data)
+	var se *yamlnode.SyntaxError
+	if errors.As(err, &se) {
+		return nil, &Error{File: name, Line: se.Line, Column: se.Column, Msg: se.Msg}
 	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return nil, yamlError(name, err)
-	default:
-		return nil, &Error{File: name, Line: next.Line, Column: next.Column, Msg: "a second YAML document: a config is one document"}
-	}
-	if len(doc.Content) == 0 {
-		return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}, nil
-	}
-	return doc.Content[0], nil
-}
-
-// yamlError turns a YAML syntax error into an *Error with its line.
-func yamlError(name string, err error) *Error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		if line, aerr := strconv.Atoi(m[1]); aerr == nil {
-			return &Error{File: name, Line: line, Msg: m[2]}
-		}
-	}
-	return &Error{File: name, Msg: msg}
+	return root, err
 }
 
 // parser walks the node tree, filling cfg and collecting errors.
@@ -139,36 +104,6 @@ func (p *parser) failErr(cause error, n *yaml.Node, key, format string, args ...
 	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Column: n.Column, Key: key, Msg: msg, Err: cause})
 }
 
-// deref follows YAML aliases (*name) to the anchored node.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	default:
-		return "a single value"
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
 // entry is one key and its value in a mapping.
 type entry struct{ key, value *yaml.Node }
 
@@ -187,14 +122,14 @@ func (p *parser) entries(n *yaml.Node, path string, visiting map[*yaml.Node]bool
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			v = deref(v)
+			v = yamlnode.Deref(v)
 			items := []*yaml.Node{v}
 			if v.Kind == yaml.SequenceNode {
 				items = v.Content
 			}
 			for _, m := range items {
-				if m = deref(m); m.Kind != yaml.MappingNode {
-					p.fail(m, path, "a merge (<<) takes a mapping or a list of mappings, not %s", kindName(m))
+				if m = yamlnode.Deref(m); m.Kind != yaml.MappingNode {
+					p.fail(m, path, "a merge (<<) takes a mapping or a list of mappings, not %s", yamlnode.KindName(m))
 					continue
 				}
 				if p.merged > maxMerged {
@@ -213,7 +148,7 @@ func (p *parser) entries(n *yaml.Node, path string, visiting map[*yaml.Node]bool
 			continue
 		}
 		if k.Kind == yaml.ScalarNode && seen[k.Value] {
-			p.fail(k, join(path, k.Value), "key appears twice")
+			p.fail(k, yamlnode.Join(path, k.Value), "key appears twice")
 			continue
 		}
 		seen[k.Value] = true
@@ -235,12 +170,12 @@ type field func(v *yaml.Node, path string)
 // reporting unknown keys with the list of known ones. A null value (a key with nothing
 // under it) is an empty mapping. It reports whether n was a mapping (or null).
 func (p *parser) mapping(n *yaml.Node, path string, fields map[string]field) bool {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlnode.Deref(n)
+	if yamlnode.IsNull(n) {
 		return true
 	}
 	if n.Kind != yaml.MappingNode {
-		p.fail(n, path, "want a mapping of keys, not %s", kindName(n))
+		p.fail(n, path, "want a mapping of keys, not %s", yamlnode.KindName(n))
 		return false
 	}
 	for _, e := range p.entries(n, path, map[*yaml.Node]bool{}) {
@@ -253,7 +188,7 @@ func (p *parser) mapping(n *yaml.Node, path string, fields map[string]field) boo
 			p.fail(e.key, "", "unknown key %q in %s (known: %s)", e.key.Value, where, strings.Join(slices.Sorted(mapKeys(fields)), ", "))
 			continue
 		}
-		f(e.value, join(path, e.key.Value))
+		f(e.value, yamlnode.Join(path, e.key.Value))
 	}
 	return true
 }
@@ -272,12 +207,12 @@ func mapKeys(m map[string]field) func(func(string) bool) {
 // unset with no default is an error: a setting silently left empty is worse than a
 // refusal to start ("${NAME:-}" asks for "" explicitly). ok is false after an error.
 func (p *parser) text(n *yaml.Node, path string) (s string, ok bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.ScalarNode {
-		p.fail(n, path, "want a single value, not %s", kindName(n))
+		p.fail(n, path, "want a single value, not %s", yamlnode.KindName(n))
 		return "", false
 	}
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return "", true
 	}
 	s, miss, err := expand(n.Value, p.env)
@@ -301,12 +236,12 @@ func (p *parser) text(n *yaml.Node, path string) (s string, ok bool) {
 // secret returns the expanded value of a scalar holding a secret, and the variables it
 // needs that are unset or empty. Its errors never quote the value.
 func (p *parser) secret(n *yaml.Node, path string) (s string, miss []missing, ok bool) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.ScalarNode {
-		p.fail(n, path, "want a single value, not %s", kindName(n))
+		p.fail(n, path, "want a single value, not %s", yamlnode.KindName(n))
 		return "", nil, false
 	}
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return "", nil, true
 	}
 	s, miss, err := expand(n.Value, p.env)
@@ -339,7 +274,7 @@ func (p *parser) oneOf(dst *string, allowed []string) field {
 // set records msg as a problem at n, or calls apply when msg is "".
 func (p *parser) set(n *yaml.Node, path, msg string, apply func()) {
 	if msg != "" {
-		p.fail(deref(n), path, "%s", msg)
+		p.fail(yamlnode.Deref(n), path, "%s", msg)
 		return
 	}
 	apply()
@@ -353,7 +288,7 @@ func (p *parser) duration(dst *time.Duration, min time.Duration) field {
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			p.fail(deref(n), path, "invalid duration %q (e.g. 500ms, 10s, 2m, 72h)", s)
+			p.fail(yamlnode.Deref(n), path, "invalid duration %q (e.g. 500ms, 10s, 2m, 72h)", s)
 			return
 		}
 		p.set(n, path, checkDuration(d, min, s), func() { *dst = d })
@@ -372,7 +307,7 @@ func (p *parser) boolean(dst *bool) field {
 		case "false":
 			*dst = false
 		default:
-			p.fail(deref(n), path, "invalid value %q (want true or false)", s)
+			p.fail(yamlnode.Deref(n), path, "invalid value %q (want true or false)", s)
 		}
 	}
 }
@@ -403,7 +338,7 @@ func (p *parser) size(dst *int64) field {
 		}
 		m := sizeRe.FindStringSubmatch(s)
 		if m == nil {
-			p.fail(deref(n), path, "invalid size %q (bytes, or a number with KiB, MiB, KB or MB)", s)
+			p.fail(yamlnode.Deref(n), path, "invalid size %q (bytes, or a number with KiB, MiB, KB or MB)", s)
 			return
 		}
 		v, err := strconv.ParseInt(m[1], 10, 64)
@@ -472,9 +407,9 @@ func (p *parser) root(n *yaml.Node) {
 			p.mapping(v, path, map[string]field{"listen": p.address(&c.Admin.Listen, true, false)})
 		},
 		"nats": func(v *yaml.Node, path string) {
-			natsNode = deref(v)
+			natsNode = yamlnode.Deref(v)
 			track := func(key string, f field) field {
-				return func(v *yaml.Node, path string) { nodes[key] = deref(v); f(v, path) }
+				return func(v *yaml.Node, path string) { nodes[key] = yamlnode.Deref(v); f(v, path) }
 			}
 			p.mapping(v, path, map[string]field{
 				"embedded":        track("embedded", p.embedded),
@@ -487,11 +422,11 @@ func (p *parser) root(n *yaml.Node) {
 		"streams": func(v *yaml.Node, path string) {
 			p.mapping(v, path, map[string]field{
 				"replicas": func(v *yaml.Node, path string) {
-					replicasNode = deref(v)
+					replicasNode = yamlnode.Deref(v)
 					p.integer(&c.Streams.Replicas, 1, maxReplicas)(v, path)
 				},
 				"duplicate_window": func(v *yaml.Node, path string) {
-					windowNode = deref(v)
+					windowNode = yamlnode.Deref(v)
 					p.duration(&c.Streams.DuplicateWindow, atLeastSecond)(v, path)
 				},
 				"webhook_window": p.duration(&c.Streams.WebhookWindow, atLeastSecond),
@@ -546,7 +481,7 @@ func (p *parser) natsURL(n *yaml.Node, path string) {
 		return
 	}
 	if len(miss) > 0 {
-		p.fail(deref(n), path, "%s (write ${%s:-default} for a fallback)", describe(miss), miss[0].Name)
+		p.fail(yamlnode.Deref(n), path, "%s (write ${%s:-default} for a fallback)", describe(miss), miss[0].Name)
 		return
 	}
 	p.set(n, path, checkURLs(s), func() { p.cfg.NATS.URL = s })
@@ -586,7 +521,7 @@ func (p *parser) tls(n *yaml.Node, path string) {
 		"key_file":  p.str(&t.KeyFile),
 	})
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		p.fail(deref(n), path, msgCertKey)
+		p.fail(yamlnode.Deref(n), path, msgCertKey)
 	}
 }
 
@@ -599,16 +534,16 @@ func (p *parser) auth(n *yaml.Node, path string) *Auth {
 			}
 		},
 		"agents": func(v *yaml.Node, path string) {
-			v = deref(v)
-			if isNull(v) {
+			v = yamlnode.Deref(v)
+			if yamlnode.IsNull(v) {
 				return
 			}
 			if v.Kind != yaml.MappingNode {
-				p.fail(v, path, "want a mapping of agent names to their settings, not %s", kindName(v))
+				p.fail(v, path, "want a mapping of agent names to their settings, not %s", yamlnode.KindName(v))
 				return
 			}
 			for _, e := range p.entries(v, path, map[*yaml.Node]bool{}) {
-				sub := join(path, e.key.Value)
+				sub := yamlnode.Join(path, e.key.Value)
 				if msg := checkAgent(e.key.Value); msg != "" {
 					p.fail(e.key, sub, "%s", msg)
 					continue
@@ -618,7 +553,7 @@ func (p *parser) auth(n *yaml.Node, path string) *Auth {
 					"password": func(v *yaml.Node, path string) {
 						s, miss, ok := p.secret(v, path)
 						if ok && len(miss) > 0 {
-							p.fail(deref(v), path, "%s (or leave password out to have one generated)", describe(miss))
+							p.fail(yamlnode.Deref(v), path, "%s (or leave password out to have one generated)", describe(miss))
 							return
 						}
 						l.Password = s

@@ -7,12 +7,13 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hookbus/hookbus/agents/yamlnode"
 	"github.com/hookbus/hookbus/bridge/verify"
 	"gopkg.in/yaml.v3"
 )
 
 func (p *parser) sources(n *yaml.Node) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
 		p.fail(n, "sources", "want a mapping of at least one source name to its settings")
 		return
@@ -45,8 +46,8 @@ const placeholder = "placeholder-for-an-unset-secret"
 // source reads one source. Its secrets, and its public key, may come from variables that
 // are unset: the source is then disabled with the reason, or refused with require_secrets.
 func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
-	n = deref(n)
-	if isNull(n) {
+	n = yamlnode.Deref(n)
+	if yamlnode.IsNull(n) {
 		p.fail(keyNode, path, "want the source's settings (at least verify)")
 		return
 	}
@@ -61,11 +62,11 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 		unset   int                 // of which lack a variable
 	)
 	need := func(n *yaml.Node, key, option string, vars []missing) {
-		lacks = append(lacks, lack{deref(n), key, vars})
+		lacks = append(lacks, lack{yamlnode.Deref(n), key, vars})
 		lacking[option] = true
 	}
 	track := func(key string, f field) field {
-		return func(v *yaml.Node, path string) { nodes[key] = deref(v); f(v, path) }
+		return func(v *yaml.Node, path string) { nodes[key] = yamlnode.Deref(v); f(v, path) }
 	}
 	fields := map[string]field{
 		"verify":           p.str(&s.Verify),
@@ -98,9 +99,9 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 			}
 		},
 		"secrets": func(v *yaml.Node, path string) {
-			v = deref(v)
+			v = yamlnode.Deref(v)
 			if v.Kind != yaml.SequenceNode {
-				p.fail(v, path, `want a list of secrets, e.g. ["${GITHUB_WEBHOOK_SECRET}"], not %s`, kindName(v))
+				p.fail(v, path, `want a list of secrets, e.g. ["${GITHUB_WEBHOOK_SECRET}"], not %s`, yamlnode.KindName(v))
 				return
 			}
 			for i, item := range v.Content {
@@ -114,16 +115,16 @@ func (p *parser) source(name string, keyNode, n *yaml.Node, path string) {
 					unset++
 					need(item, key, "secrets", miss)
 				case val == "":
-					p.fail(deref(item), key, "secret is empty")
+					p.fail(yamlnode.Deref(item), key, "secret is empty")
 				default:
 					o.Secrets = append(o.Secrets, val)
 				}
 			}
 		},
 		"secret_files": func(v *yaml.Node, path string) {
-			v = deref(v)
+			v = yamlnode.Deref(v)
 			if v.Kind != yaml.SequenceNode {
-				p.fail(v, path, "want a list of file paths, not %s", kindName(v))
+				p.fail(v, path, "want a list of file paths, not %s", yamlnode.KindName(v))
 				return
 			}
 			for i, item := range v.Content {
@@ -241,7 +242,7 @@ func (p *parser) secretFile(item *yaml.Node, key string) (string, bool) {
 		return "", false
 	}
 	if path == "" {
-		p.fail(deref(item), key, "empty file path")
+		p.fail(yamlnode.Deref(item), key, "empty file path")
 		return "", false
 	}
 	data, err := readSmall(path, maxSecretFile)
@@ -251,16 +252,16 @@ func (p *parser) secretFile(item *yaml.Node, key string) (string, bool) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		p.fail(deref(item), key, "cannot read secret file %q: %v", path, err)
+		p.fail(yamlnode.Deref(item), key, "cannot read secret file %q: %v", path, err)
 		return "", false
 	}
 	if len(data) > maxSecretFile {
-		p.fail(deref(item), key, "secret file %q is larger than %d bytes: not a secret", path, maxSecretFile)
+		p.fail(yamlnode.Deref(item), key, "secret file %q is larger than %d bytes: not a secret", path, maxSecretFile)
 		return "", false
 	}
 	sec := strings.TrimRight(string(data), "\r\n")
 	if sec == "" {
-		p.fail(deref(item), key, "secret file %q is empty", path)
+		p.fail(yamlnode.Deref(item), key, "secret file %q is empty", path)
 		return "", false
 	}
 	return sec, true
