@@ -409,38 +409,40 @@ func (s *Server) getBuf() *[]byte {
 // so the next message is built by writing the values in place, without a map operation.
 type envelope struct {
 	msg nats.Msg
-	// vals are the values of the headers every event carries, by index (hSpec…).
+	// vals are the values of the headers that change from event to event, by index
+	// (hID…); ce-specversion is set once.
 	vals [nHeaders][]string
 	// delivery is the ce-deliveryid value, in the map only while a delivery id is known.
 	delivery []string
 }
 
-// The headers of every stored event, as indexes of envelope.vals.
+// The headers of every stored event that change from event to event, as indexes of
+// envelope.vals.
 const (
-	hSpec = iota
-	hID
+	hID = iota // ce-id, and Nats-Msg-Id, which shares its slice
 	hSource
 	hType
 	hTime
 	hContentType
-	hMsgID
 	hVerifiedBy
 	hTraceparent
 	nHeaders
 )
 
 var envelopeHeaders = [nHeaders]string{
-	hSpec: subjects.HeaderSpecVersion, hID: subjects.HeaderID, hSource: subjects.HeaderSource,
-	hType: subjects.HeaderType, hTime: subjects.HeaderTime, hContentType: subjects.HeaderContentType,
-	hMsgID: subjects.HeaderMsgID, hVerifiedBy: subjects.HeaderVerifiedBy, hTraceparent: subjects.HeaderTraceparent,
+	hID: subjects.HeaderID, hSource: subjects.HeaderSource, hType: subjects.HeaderType,
+	hTime: subjects.HeaderTime, hContentType: subjects.HeaderContentType,
+	hVerifiedBy: subjects.HeaderVerifiedBy, hTraceparent: subjects.HeaderTraceparent,
 }
 
 func newEnvelope() *envelope {
-	env := &envelope{msg: nats.Msg{Header: make(nats.Header, nHeaders+1)}, delivery: make([]string, 1)}
+	env := &envelope{msg: nats.Msg{Header: make(nats.Header, nHeaders+3)}, delivery: make([]string, 1)}
 	for i, k := range envelopeHeaders {
 		env.vals[i] = make([]string, 1)
 		env.msg.Header[k] = env.vals[i]
 	}
+	env.msg.Header[subjects.HeaderSpecVersion] = []string{subjects.SpecVersion}
+	env.msg.Header[subjects.HeaderMsgID] = env.vals[hID] // the event id is the stream's dedupe id
 	return env
 }
 
@@ -496,7 +498,7 @@ func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verif
 		env = newEnvelope()
 	}
 	v := &env.vals
-	v[hSpec][0], v[hID][0], v[hMsgID][0] = subjects.SpecVersion, id, id
+	v[hID][0] = id
 	v[hSource][0], v[hType][0], v[hVerifiedBy][0] = s.ceSources[src.Name], event, src.Verifier.Scheme()
 	v[hTime][0], v[hContentType][0] = s.clock.format(s.now()), contentType(ctx)
 	v[hTraceparent][0] = traceparent(ctx.Request.Header.Peek(subjects.HeaderTraceparent))
