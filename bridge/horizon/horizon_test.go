@@ -1007,46 +1007,54 @@ func absentKeys() []Key {
 // BenchmarkLookupAbsent looks up keys absent from three tables of 100,000 entries each,
 // with tags and without.
 func BenchmarkLookupAbsent(b *testing.B) {
-	for _, tc := range []struct {
-		name   string
-		budget int
-	}{{"tags", 0}, {"none", -1}} {
-		b.Run(tc.name, func(b *testing.B) {
-			c := newClock()
-			ix, err := Open(b.TempDir(), Options{Horizon: 72 * time.Hour, Now: c.now, TagBudget: tc.budget})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ix.Close()
-			batch := make([]Entry, 0, 1000)
-			for i := range 300_000 {
-				// 36 hours apart: one generation each.
-				batch = append(batch, entry(i, c.now().Add(-time.Duration(2-i%3)*36*time.Hour)))
-				if len(batch) == cap(batch) {
-					if err := ix.Add(batch...); err != nil {
-						b.Fatal(err)
-					}
-					batch = batch[:0]
+	withAndWithoutTags(b, func(b *testing.B, ix *Index, c *clock) {
+		batch := make([]Entry, 0, 1000)
+		for i := range 300_000 {
+			// 36 hours apart: one generation each.
+			batch = append(batch, entry(i, c.now().Add(-time.Duration(2-i%3)*36*time.Hour)))
+			if len(batch) == cap(batch) {
+				if err := ix.Add(batch...); err != nil {
+					b.Fatal(err)
 				}
+				batch = batch[:0]
 			}
-			if n := ix.Stats().Tables; n != 3 {
-				b.Fatalf("%d tables, want 3", n)
+		}
+		if n := ix.Stats().Tables; n != 3 {
+			b.Fatalf("%d tables, want 3", n)
+		}
+		keys := absentKeys()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok, _ := ix.Lookup(keys[i%len(keys)]); ok {
+				b.Fatal("found")
 			}
-			keys := absentKeys()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, ok, _ := ix.Lookup(keys[i%len(keys)]); ok {
-					b.Fatal("found")
-				}
-				i++
-			}
-		})
-	}
+			i++
+		}
+	})
 }
 
 // BenchmarkAddNew adds new keys one at a time, with tags and without.
 func BenchmarkAddNew(b *testing.B) {
+	withAndWithoutTags(b, func(b *testing.B, ix *Index, c *clock) {
+		b.ReportAllocs()
+		e := Entry{Time: c.now()}
+		x := uint64(0)
+		for b.Loop() {
+			x++
+			binary.LittleEndian.PutUint64(e.Key[:8], splitmix(x))
+			binary.LittleEndian.PutUint64(e.Key[8:], splitmix(^x))
+			e.Seq = x
+			if err := ix.AddNew(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// withAndWithoutTags runs f as two sub-benchmarks: on an empty index with slot tags and on
+// one without.
+func withAndWithoutTags(b *testing.B, f func(b *testing.B, ix *Index, c *clock)) {
 	for _, tc := range []struct {
 		name   string
 		budget int
@@ -1058,18 +1066,7 @@ func BenchmarkAddNew(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer ix.Close()
-			b.ReportAllocs()
-			e := Entry{Time: c.now()}
-			x := uint64(0)
-			for b.Loop() {
-				x++
-				binary.LittleEndian.PutUint64(e.Key[:8], splitmix(x))
-				binary.LittleEndian.PutUint64(e.Key[8:], splitmix(^x))
-				e.Seq = x
-				if err := ix.AddNew(e); err != nil {
-					b.Fatal(err)
-				}
-			}
+			f(b, ix, c)
 		})
 	}
 }
