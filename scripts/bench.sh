@@ -83,7 +83,7 @@ export HOOKBUS_BENCH_SECRET=bench-secret-$RUN_ID
 mkdir -p "$OUT" "$BIN" "$LOGS" "$DISK_BASE" "$TMPFS_BASE"
 : >"$RESULTS"
 
-SERVER_PID=
+SERVER_PID= STORE_DIR=
 cleanup() {
   stop_server
   rm -rf "$DISK_BASE" "$TMPFS_BASE"
@@ -127,7 +127,7 @@ store_dir() { # store_dir disk|tmpfs name
   esac
 }
 
-# hookbus_config STORE_DIR SYNC [DEDUPE_HORIZON]: the default config's github source, on
+# hookbus_config DIR SYNC [DEDUPE_HORIZON]: the default config's github source, on
 # the bench ports.
 hookbus_config() {
   local file=$OUT/hookbus-$2-${3:-default}.yaml
@@ -149,11 +149,12 @@ EOF
   echo "$file"
 }
 
-# start_server VARIANT STORE LOG: starts a server in the background, sets SERVER_PID and
-# waits until it is ready.
+# start_server VARIANT STORE LOG: starts a server in the background on a fresh store (its
+# directory in STORE_DIR), sets SERVER_PID and waits until it is ready.
 start_server() {
   local variant=$1 store=$2 log=$3 dir= ready
   [ "$store" = - ] || dir=$(store_dir "$store" "$variant-$RANDOM")
+  STORE_DIR=$dir
   case $variant in
     noop)
       "$BIN/hookbus-baseline" --mode noop --listen "$HTTP_ADDR" 2>"$log" &
@@ -187,17 +188,22 @@ one_run() {
   if [ "$variant" = floor ] || [ "$variant" = floor-batch ]; then
     local batch=0
     [ "$variant" = floor ] || batch=64
-    timeout "$LOAD_TIMEOUT" "$BIN/hookbus-bench" floor --json "${labels[@]}" --store "$(store_dir "$store" "floor-$RANDOM")" \
+    STORE_DIR=$(store_dir "$store" "floor-$RANDOM")
+    timeout "$LOAD_TIMEOUT" "$BIN/hookbus-bench" floor --json "${labels[@]}" --store "$STORE_DIR" \
       --body "$BODY" --inflight "$CONNS" --warmup "$WARMUP" --duration "$DURATION" --fast-batch "$batch" >>"$RESULTS" 2>>"$log" ||
       echo "# FAILED floor $store round $round (see $log)" >>"$RESULTS"
+    rm -rf "$STORE_DIR"
     return 0
   fi
-  start_server "$variant" "$store" "$log" || { echo "# FAILED $variant $store round $round: not ready" >>"$RESULTS"; return 0; }
+  start_server "$variant" "$store" "$log" || { echo "# FAILED $variant $store round $round: not ready" >>"$RESULTS"; rm -rf "$STORE_DIR"; return 0; }
   [ "$variant" = noop ] || nats=$NATS_URL
   timeout "$LOAD_TIMEOUT" "$BIN/hookbus-bench" load --json "${labels[@]}" --url "http://$HTTP_ADDR" --source github \
     --conns "$CONNS" --body "$BODY" --warmup "$WARMUP" --duration "$DURATION" --pid "$SERVER_PID" --nats "$nats" \
     >>"$RESULTS" 2>>"$log" || echo "# FAILED $variant $store round $round (see $log)" >>"$RESULTS"
   stop_server
+  # A run's store is checked by then: drop it, so that stores on tmpfs (memory) do not pile
+  # up over the rounds and squeeze the runs after them.
+  [ -z "$STORE_DIR" ] || rm -rf "$STORE_DIR"
 }
 
 # cpu_ticks prints total and steal jiffies from /proc/stat.
