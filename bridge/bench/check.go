@@ -85,14 +85,29 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 	}
 	defer it.Stop()
 	var n int64
+	stalls := 0
 	for ctx.Err() == nil {
 		m, err := it.Next(jetstream.NextMaxWait(idle))
 		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-			return n, nil // nothing more under the filter
+			// Quiet for idle: the end, unless the consumer still has messages for us (a
+			// server too busy to deliver them). A scan that cannot tell fails: counting
+			// what it did not read as missing would blame the bridge for the reader.
+			pending, err := pendingOf(ctx, cons, max(idle, time.Second))
+			switch {
+			case err != nil:
+				return n, fmt.Errorf("bench: read %s: nothing for %s after %d messages, and no consumer info: %w", stream, idle, n, err)
+			case pending == 0:
+				return n, nil
+			case stalls >= maxStalls:
+				return n, fmt.Errorf("bench: read %s: stalled after %d messages with %d pending", stream, n, pending)
+			}
+			stalls++
+			continue
 		}
 		if err != nil {
 			return n, fmt.Errorf("bench: read %s: %w", stream, err)
 		}
+		stalls = 0
 		n++
 		fn(m)
 		md, err := m.Metadata()
@@ -104,6 +119,22 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 		}
 	}
 	return n, ctx.Err()
+}
+
+// maxStalls is how many idle spells in a row a scan waits while its consumer says messages
+// are pending.
+const maxStalls = 10
+
+// pendingOf asks the server, waiting at most wait, how many messages cons has still to
+// deliver.
+func pendingOf(ctx context.Context, cons jetstream.Consumer, wait time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending, nil
 }
 
 // checkStream reads what the run stored, from sequence start on, and compares it with the
