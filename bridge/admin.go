@@ -113,11 +113,14 @@ func ready(nc *nats.Conn, js jetstream.JetStream) string {
 // Addr is the bound address.
 func (a *Admin) Addr() string { return a.ln.Addr().String() }
 
-// Serve serves until Close.
+// Serve serves until Close, or returns at once after it.
 func (a *Admin) Serve() { _ = a.srv.Serve(a.ln) }
 
-// Close stops the admin listener.
+// Close stops the admin listener. It closes the listener itself too: fasthttp's Shutdown
+// closes only a listener its Serve has registered, so one Serve starts just after would
+// keep it open.
 func (a *Admin) Close() {
 	a.once.Do(func() { close(a.tails) })
 	_ = a.srv.Shutdown()
+	_ = a.ln.Close()
 }

@@ -89,11 +89,17 @@ type harness struct {
 
 func start(t *testing.T, cfg *config.Config) *harness {
 	t.Helper()
+	return startLogged(t, cfg, zerolog.Nop())
+}
+
+// startLogged is start with the bridge logging to log.
+func startLogged(t *testing.T, cfg *config.Config, log zerolog.Logger) *harness {
+	t.Helper()
 	cfg = ownDedupeDir(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan bridge.Addrs, 1)
 	done := make(chan error, 1)
-	go func() { done <- bridge.Run(ctx, cfg, zerolog.Nop(), func(a bridge.Addrs) { ready <- a }) }()
+	go func() { done <- bridge.Run(ctx, cfg, log, func(a bridge.Addrs) { ready <- a }) }()
 	var h harness
 	select {
 	case h.addrs = <-ready:
@@ -108,8 +114,13 @@ func start(t *testing.T, cfg *config.Config) *harness {
 	h.stop = func() {
 		once.Do(func() {
 			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run returned %v", err)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v", err)
+				}
+			case <-time.After(time.Minute): // shutdown_timeout (30s) and a NATS drain
+				t.Errorf("Run did not return within a minute of its context ending")
 			}
 		})
 	}
@@ -513,6 +524,71 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	}
 	if got := len(stored(t, js, "webhooks.>")); got != n {
 		t.Fatalf("%d stored, want %d", got, n)
+	}
+}
+
+// TestServeAfterShutdown: a Serve that begins after Shutdown (a bridge cancelled the moment
+// it became ready, with Serve started in a goroutine) returns at once instead of accepting
+// on a listener nobody will close; the same for the admin listener.
+func TestServeAfterShutdown(t *testing.T) {
+	cfg := loadConfig(t, testConfig, map[string]string{"STORE": t.TempDir()})
+	returns := func(what string, serve func() error) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- serve() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s still serving 10s after Shutdown", what)
+		}
+	}
+	for i := range 50 {
+		srv, err := bridge.New(cfg, nil, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 { // strictly after
+			if err := srv.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			returns("Serve after Shutdown", func() error { return srv.Serve(ln) })
+		} else { // racing, as Run does
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ln) }()
+			if err := srv.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			returns("Serve racing Shutdown", func() error { return <-done })
+		}
+		if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+			c.Close()
+			t.Fatalf("round %d: the listener still accepts after Shutdown", i)
+		}
+	}
+
+	ns := embeddedtest.Start(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	admin, err := bridge.NewAdmin("127.0.0.1:0", nc, js, bridge.NewMetrics(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	returns("admin Serve after Close", func() error { admin.Serve(); return nil })
+	if c, err := net.DialTimeout("tcp", admin.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("the admin listener still accepts after Close")
 	}
 }
 

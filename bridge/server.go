@@ -54,6 +54,7 @@ type Server struct {
 	clock          stamps
 	deadlines      deadlines
 	durable        func() error // with sync: batch, waits for an fsync covering the event
+	listeners      listeners
 }
 
 // WithGroupSync answers a stored event only after fsync has run once since its
@@ -172,15 +173,54 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) 
 	return s, nil
 }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown.
+// Serve accepts connections on ln until Shutdown. It returns nil after a Shutdown, at once
+// when Shutdown came first.
 func (s *Server) Serve(ln net.Listener) error {
+	if !s.listeners.add(ln) {
+		return nil
+	}
 	return s.http.Serve(ln)
 }
 
 // Shutdown stops accepting requests and waits until every request in flight has been
 // answered (each awaits its PubAck or its timeout), or until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.http.ShutdownWithContext(ctx)
+	err := s.http.ShutdownWithContext(ctx)
+	s.listeners.close()
+	return err
+}
+
+// listeners are those handed to Serve. fasthttp's Shutdown closes only the listeners its
+// Serve has registered: a Serve started in a goroutine just before a Shutdown may register
+// its listener after Shutdown looked, and would then accept until the process ends. Closing
+// every listener handed over ends such a Serve, and one handed over after Shutdown is closed
+// at once.
+type listeners struct {
+	mu     sync.Mutex
+	closed bool
+	lns    []net.Listener
+}
+
+// add keeps ln, or closes it and reports false once close has run.
+func (l *listeners) add(ln net.Listener) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = ln.Close()
+		return false
+	}
+	l.lns = append(l.lns, ln)
+	return true
+}
+
+func (l *listeners) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for _, ln := range l.lns {
+		_ = ln.Close() // already closed by fasthttp's Shutdown, unless it came too early
+	}
+	l.lns = nil
 }
 
 // Handler returns the request handler, for serving on a listener of the caller's own.

@@ -41,22 +41,31 @@ func TestClusterBridgesStartTogether(t *testing.T) {
 	ready := make(chan bridge.Addrs, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 3)
-	for range 3 {
+	for i := range 3 {
 		cfg := ownDedupeDir(t, cfg)
-		go func() { done <- bridge.Run(ctx, cfg, zerolog.Nop(), func(a bridge.Addrs) { ready <- a }) }()
+		log := zerolog.New(zerolog.NewTestWriter(t)).With().Int("bridge", i+1).Timestamp().Logger()
+		go func() { done <- bridge.Run(ctx, cfg, log, func(a bridge.Addrs) { ready <- a }) }()
 	}
 	defer func() {
 		cancel()
-		for range 3 {
-			<-done
+		for i := range 3 {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(time.Minute):
+				t.Errorf("%d of 3 bridges still running a minute after their context ended", 3-i)
+				return
+			}
 		}
 	}()
 	for i := range 3 {
 		select {
 		case <-ready:
-		case <-time.After(8 * time.Second):
-			t.Fatalf("%d of 3 bridges ready after %s", i, time.Since(began))
+			t.Logf("bridge %d of 3 ready after %s", i+1, time.Since(began).Round(time.Millisecond))
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of 3 bridges ready after %s", i, time.Since(began).Round(time.Millisecond))
 		}
 	}
-	t.Logf("3 bridges ready in %s", time.Since(began).Round(time.Millisecond))
 }

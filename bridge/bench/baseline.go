@@ -100,6 +100,9 @@ func serveUntil(ctx context.Context, ready func(string), ln net.Listener, serve 
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := shutdown(sctx)
+	// fasthttp's Shutdown closes only a listener its Serve has registered: a Serve that
+	// started just after would accept until ln closes.
+	_ = ln.Close()
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
