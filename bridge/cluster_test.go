@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // cluster is a NATS JetStream cluster of three servers on loopback: inside the test
@@ -303,7 +304,11 @@ func clusterLoad(t *testing.T, c *cluster) (jetstream.JetStream, *sender, *jetst
 	ci := waitHealthy(t, js, 30*time.Second)
 	t.Logf("cluster up, R3 streams created in %s (WEBHOOKS leader %s)", time.Since(began).Round(time.Millisecond), ci.Leader)
 	cfg := loadConfig(t, clusterConfig, map[string]string{"NATS_URLS": c.urls()})
-	a, b := start(t, cfg), start(t, cfg)
+	// Their logs show in the test's output when it fails.
+	logTo := func(name string) zerolog.Logger {
+		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Str("bridge", name).Logger()
+	}
+	a, b := startLogged(t, cfg, logTo("a")), startLogged(t, cfg, logTo("b"))
 	load := startSender(t, "cl", 4, func() []string { return []string{a.addrs.HTTP, b.addrs.HTTP} })
 	load.waitStored(40, 20*time.Second, "before any fault")
 	return js, load, ci
@@ -353,7 +358,8 @@ func TestClusterLeaderLossAndQuorum(t *testing.T) {
 	}
 	back := time.Now()
 	load.waitStored(40, 45*time.Second, "after quorum came back")
-	t.Logf("quorum lost for %s; 40 more deliveries stored %s after it came back", until.Sub(from).Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
+	t.Logf("quorum lost for %s (%s to %s); 40 more deliveries stored %s after it came back", until.Sub(from).Round(time.Millisecond),
+		from.Format("15:04:05.000"), until.Format("15:04:05.000"), time.Since(back).Round(time.Millisecond))
 
 	var fresh, unavailable int
 	for _, a := range load.attempts() {

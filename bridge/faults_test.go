@@ -26,7 +26,7 @@ import (
 
 // sent is one attempt of the sender: when it left, when its answer came, and the answer.
 type sent struct {
-	id         string
+	id, addr   string
 	at, answer time.Time
 	status     int // 0: no answer (connection refused, reset, timed out)
 	seq        uint64
@@ -140,7 +140,7 @@ func (s *sender) work(w int) {
 }
 
 func (s *sender) send(addr, id string, body []byte, hdr map[string]string) sent {
-	a := sent{id: id, at: time.Now()}
+	a := sent{id: id, addr: addr, at: time.Now()}
 	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/github", bytes.NewReader(body))
 	if err != nil {
 		a.err = err
@@ -278,6 +278,7 @@ func (s *sender) checkExactlyOnce(js jetstream.JetStream) []sent {
 		}
 		if len(seqs) != 1 {
 			s.t.Errorf("%s stored %d times (seqs %v)", id, len(seqs), seqs)
+			s.explain(js, strings.TrimPrefix(id, "github:"), seqs, log)
 		}
 	}
 	lost := 0
@@ -308,6 +309,27 @@ func (s *sender) checkExactlyOnce(js jetstream.JetStream) []sent {
 	s.t.Logf("%d deliveries, %s; %d distinct ids stored, %d acknowledged ones lost; %d failed attempts were stored all the same and their retry answered as a duplicate",
 		len(ids), summary(log), len(byID), lost, late)
 	return log
+}
+
+// explain logs, for a delivery stored more than once, when each copy was stored and every
+// attempt the sender made of it.
+func (s *sender) explain(js jetstream.JetStream, id string, seqs []uint64, log []sent) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if st, err := js.Stream(ctx, subjects.StreamWebhooks); err == nil {
+		for _, seq := range seqs {
+			if m, err := st.GetMsg(ctx, seq); err == nil {
+				s.t.Logf("  %s: seq %d stored at %s", id, seq, m.Time.Format("15:04:05.000"))
+			}
+		}
+	}
+	for _, a := range log {
+		if a.id == id {
+			s.t.Logf("  %s: attempt to %s at %s, answered at %s: status %d seq %d duplicate %t err %v",
+				id, a.addr, a.at.Format("15:04:05.000"), a.answer.Format("15:04:05.000"), a.status, a.seq, a.duplicate, a.err)
+		}
+	}
 }
 
 // storedIDs reads the whole WEBHOOKS stream and returns the sequences at which each event
