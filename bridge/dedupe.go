@@ -61,6 +61,7 @@ type StreamHorizon struct {
 	ready    atomic.Bool
 	stored   atomic.Uint64 // the last sequence this bridge stored
 	resync   atomic.Bool   // a publish failed: not ready before a new target is read
+	failures atomic.Uint64 // with Follow: how many times the stream was suspected of losing its quorum
 	lagging  atomic.Pointer[error]
 	broken   atomic.Pointer[error]
 	reread   chan time.Time // without Follow: read again from this time
@@ -247,10 +248,12 @@ func (h *StreamHorizon) write(t *tail) {
 // read from a little before now, with Follow the tail, which then has a new target.
 func (h *StreamHorizon) Failed() {
 	h.ready.Store(false)
-	h.resync.Store(true)
 	if h.follow {
-		return // watch sets the tail's new target once the stream answers
+		h.failures.Add(1)
+		h.resync.Store(true)
+		return // watch sets the tail's new target once a barrier went through
 	}
+	h.resync.Store(true)
 	select {
 	case h.reread <- time.Now().Add(-resumeMargin):
 	default: // one pending already, from earlier
@@ -352,18 +355,31 @@ func (h *StreamHorizon) Stored(k horizon.Key, seq uint64) {
 	}
 }
 
-// watch keeps a following tail honest. Every quarter second it asks the stream for its
-// last sequence (and notes the last this bridge stored): once a noted sequence stays
-// unread for MaxLag, Seen refuses until the tail has read it, since events of other
-// bridges may be missing from the index. After a failed publish it gives the tail the
-// stream's end as its new target, once the stream answers.
+// watchInterval is how often a following tail's watch asks the stream how far it is.
+const watchInterval = 100 * time.Millisecond
+
+// activeWithin is how recently the stream's leader must have heard from a replica for the
+// replica to count towards a quorum: two of JetStream's one-second heartbeats.
+const activeWithin = 2 * time.Second
+
+// watch keeps a following tail honest. Every watchInterval it asks the stream for its last
+// sequence and, while the tail has not read that far, for the store time of the first
+// event the tail has not read. Seen refuses while that event is older than MaxLag, or
+// while a sequence noted earlier (the stream's last, or the last this bridge stored) has
+// stayed unread for MaxLag: events of other bridges may be missing from the index.
+//
+// The store time matters on a replicated stream: a leader that lost its quorum still
+// accepts publishes, and once the quorum is back they are committed with their original
+// time, possibly older than the stream's duplicate window already, so that the server no
+// longer holds their ids. The retry of such an event must find it in the index. So when a
+// publish fails (Failed), when the stream does not answer, or when its leader has not
+// heard from a majority of the replicas lately, Seen refuses until a barrier went through:
+// a purge of WebhooksBarrier, which holds nothing, answered only once every publish the
+// stream accepted before it is committed or dropped. The tail's new target is then the
+// stream's last sequence, read after the barrier.
 func (h *StreamHorizon) watch() {
-	type mark struct {
-		seq uint64
-		at  time.Time
-	}
 	var marks []mark // oldest first
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
 	for {
 		select {
@@ -371,17 +387,9 @@ func (h *StreamHorizon) watch() {
 			return
 		case now := <-tick.C:
 			s := h.stored.Load()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			stream, err := h.js.Stream(ctx, subjects.StreamWebhooks)
-			cancel()
-			if err == nil {
-				last := stream.CachedInfo().State.LastSeq
-				s = max(s, last)
-				if h.resync.Swap(false) {
-					h.target.Store(last)
-				}
-			}
 			indexed := h.position.Load()
+			unread := h.look(&s, indexed)
+			indexed = h.position.Load()
 			if !h.ready.Load() && !h.resync.Load() && indexed >= h.target.Load() {
 				h.ready.Store(true)
 			}
@@ -393,8 +401,7 @@ func (h *StreamHorizon) watch() {
 				n++
 			}
 			marks = append(marks[:0], marks[n:]...)
-			if len(marks) > 0 && now.Sub(marks[0].at) > h.maxLag {
-				err := fmt.Errorf("%w: event %d stored %s ago is not read yet", ErrHorizonBehind, marks[0].seq, now.Sub(marks[0].at).Round(time.Second))
+			if err := behind(now, h.maxLag, indexed, unread, marks); err != nil {
 				if h.lagging.Swap(&err) == nil {
 					h.log.Error().Err(err).Msg("dedupe index behind; answering 503")
 				}
@@ -403,6 +410,100 @@ func (h *StreamHorizon) watch() {
 			}
 		}
 	}
+}
+
+// look asks the stream how far it is, for watch: it raises *last to the stream's last
+// sequence, returns the first event after indexed (nil when there is none or the stream
+// cannot say), and suspects or clears a lost quorum.
+func (h *StreamHorizon) look(last *uint64, indexed uint64) *mark {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	stream, err := h.js.Stream(ctx, subjects.StreamWebhooks)
+	if err != nil {
+		h.suspect(err)
+		return nil
+	}
+	info := stream.CachedInfo()
+	if err := quorum(info.Cluster); err != nil {
+		h.suspect(err)
+		return nil
+	}
+	*last = max(*last, info.State.LastSeq)
+	if h.resync.Load() {
+		gen := h.failures.Load()
+		err := stream.Purge(ctx, jetstream.WithPurgeSubject(subjects.WebhooksBarrier))
+		if err == nil {
+			info, err = stream.Info(ctx)
+		}
+		if err != nil {
+			h.log.Debug().Err(err).Msg("dedupe index: barrier not through yet")
+			return nil
+		}
+		h.target.Store(info.State.LastSeq)
+		*last = max(*last, info.State.LastSeq)
+		if h.failures.Load() == gen {
+			h.resync.Store(false)
+			h.log.Info().Uint64("target", info.State.LastSeq).Msg("dedupe index: barrier through; reading up to the stream's end")
+		}
+	}
+	if *last <= indexed {
+		return nil
+	}
+	m, err := stream.GetMsg(ctx, indexed+1, jetstream.WithGetMsgSubject(subjects.WebhooksRoot+".>"))
+	if err != nil {
+		return nil
+	}
+	return &mark{m.Sequence, m.Time}
+}
+
+// suspect makes Seen refuse until a barrier went through: the stream may hold publishes
+// that will be committed late.
+func (h *StreamHorizon) suspect(why error) {
+	h.ready.Store(false)
+	h.failures.Add(1)
+	if !h.resync.Swap(true) {
+		h.log.Warn().Err(why).Msg("dedupe index: stream may have lost its quorum; answering 503 until a barrier goes through")
+	}
+}
+
+// quorum returns nil when the stream's leader heard lately from a majority of its group
+// (itself included), or an error saying why not; nil too for a stream of one replica.
+func quorum(ci *jetstream.ClusterInfo) error {
+	if ci == nil || len(ci.Replicas) == 0 {
+		return nil
+	}
+	if ci.Leader == "" {
+		return errors.New("stream has no leader")
+	}
+	n := 1
+	for _, r := range ci.Replicas {
+		if r != nil && !r.Offline && r.Active < activeWithin {
+			n++
+		}
+	}
+	if 2*n <= len(ci.Replicas)+1 {
+		return fmt.Errorf("stream leader %s heard from %d of %d replicas in the last %s", ci.Leader, n-1, len(ci.Replicas), activeWithin)
+	}
+	return nil
+}
+
+// mark is a stream sequence and a time: when it was stored, or when it was first seen.
+type mark struct {
+	seq uint64
+	at  time.Time
+}
+
+// behind says why a following tail that has read up to indexed is too far behind at now,
+// or nil: the first event it has not read (unread, when known) was stored more than maxLag
+// ago, or the oldest sequence noted in marks is still unread maxLag after it was noted.
+func behind(now time.Time, maxLag time.Duration, indexed uint64, unread *mark, marks []mark) error {
+	if unread != nil && unread.seq > indexed && now.Sub(unread.at) > maxLag {
+		return fmt.Errorf("%w: event %d stored %s ago is not read yet", ErrHorizonBehind, unread.seq, now.Sub(unread.at).Round(time.Millisecond))
+	}
+	if len(marks) > 0 && marks[0].seq > indexed && now.Sub(marks[0].at) > maxLag {
+		return fmt.Errorf("%w: event %d seen %s ago is not read yet", ErrHorizonBehind, marks[0].seq, now.Sub(marks[0].at).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // Err says why Seen cannot answer now, or nil: the index is still catching up, cannot be

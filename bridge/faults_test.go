@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -377,9 +380,30 @@ func storedIDs(t *testing.T, js jetstream.JetStream) map[string][]uint64 {
 }
 
 // freeAddr returns a loopback address that was free a moment ago, for a server that must
-// come back on the same address after a restart.
+// come back on the same address after a restart. Its port is below the kernel's range of
+// ephemeral ports: a port from that range can be taken, between this check and the
+// server's bind or while the server is down, by the local end of any outgoing connection
+// (the cluster's own routes among them).
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low > 11000 {
+		for range 200 {
+			port := 10000 + rand.IntN(low-10000)
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err == nil {
+				ln.Close()
+				return ln.Addr().String()
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,10 @@ const (
 	AgentsRoot = "agents"
 	// DLQRoot is the first token of every dead-letter subject.
 	DLQRoot = "dlq"
+	// WebhooksBarrier is a subject of the WEBHOOKS stream that never holds an event (no
+	// source name starts with '_'): a bridge purges it as a barrier, to learn that every
+	// publish the stream accepted before has been committed or dropped.
+	WebhooksBarrier = WebhooksRoot + "._barrier"
 
 	eventsToken = "events"
 	tasksToken  = "tasks"
