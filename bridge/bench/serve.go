@@ -87,6 +87,7 @@ func ServeProfiled(ctx context.Context, path string, p Profiles, log zerolog.Log
 		heapErr <- err
 		stop()
 	}()
+	bridge.LimitMemory(runCtx, cfg.MemoryLimit, log)
 	runErr := bridge.Run(runCtx, cfg, log, ready)
 	stop()
 	runErr = errors.Join(runErr, <-heapErr)

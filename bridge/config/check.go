@@ -77,6 +77,13 @@ func checkSize(v int64, text string) string {
 	return ""
 }
 
+func checkMemory(v int64, text string) string {
+	if v != 0 && (v < MinMemoryLimit || v > MaxMemoryLimit) {
+		return fmt.Sprintf("%q is out of range (0 for none, or 32MiB to 1024GiB)", text)
+	}
+	return ""
+}
+
 func checkRatePerSecond(f float64, text string) string {
 	if !(f >= 0 && f <= maxRate) { // NaN fails too
 		return fmt.Sprintf("invalid rate %q (want requests per second from 0 to 1e9, e.g. 50 or 0.5)", text)

@@ -87,11 +87,12 @@ func TestShippedDefaultIsTheDefaults(t *testing.T) {
 	}
 	min := mustParse(t, "nats:\n  embedded:\nsources:\n  a:\n    verify: none\n", nil)
 	want := Config{
-		Log:     Log{Level: "info", Format: "auto"},
-		HTTP:    HTTP{Listen: "127.0.0.1:8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 30 * time.Second, MaxBody: 1 << 20},
-		Admin:   Admin{Listen: "127.0.0.1:8081"},
-		NATS:    NATS{PublishTimeout: 5 * time.Second},
-		Streams: Streams{Replicas: 1, DuplicateWindow: 2 * time.Minute, WebhookWindow: 5 * time.Second, DedupeHorizon: 72 * time.Hour},
+		Log:         Log{Level: "info", Format: "auto"},
+		HTTP:        HTTP{Listen: "127.0.0.1:8080", ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute, ShutdownTimeout: 30 * time.Second, MaxBody: 1 << 20},
+		Admin:       Admin{Listen: "127.0.0.1:8081"},
+		NATS:        NATS{PublishTimeout: 5 * time.Second},
+		Streams:     Streams{Replicas: 1, DuplicateWindow: 2 * time.Minute, WebhookWindow: 5 * time.Second, DedupeHorizon: 72 * time.Hour},
+		MemoryLimit: 128 << 20,
 	}
 	wantEmbedded := Embedded{Listen: "127.0.0.1:4222", StoreDir: "./data", Sync: "default"}
 	for name, c := range map[string]*Config{"shipped": cfg, "minimal": min} {
@@ -146,6 +147,12 @@ func TestValues(t *testing.T) {
 			}},
 		{"largest size", "nats: {embedded: {}}\nhttp: {max_body: 64MiB}\n" + tail,
 			func(c *Config) bool { return c.HTTP.MaxBody == MaxBodyLimit }},
+		{"memory limit", "nats: {embedded: {}}\nmemory_limit: 2GiB\n" + tail,
+			func(c *Config) bool { return c.MemoryLimit == 2<<30 }},
+		{"memory limit off", "nats: {embedded: {}}\nmemory_limit: 0\n" + tail,
+			func(c *Config) bool { return c.MemoryLimit == 0 }},
+		{"memory limit in MB", "nats: {embedded: {}}\nmemory_limit: 200 MB\n" + tail,
+			func(c *Config) bool { return c.MemoryLimit == 200_000_000 }},
 		{"url", "nats: {url: 'nats://h1:4222, tls://h2', creds: /c.creds}\nstreams: {replicas: 3}\n" + tail,
 			func(c *Config) bool {
 				return c.NATS.Embedded == nil && c.NATS.URL == "nats://h1:4222, tls://h2" && c.NATS.Creds == "/c.creds" && c.Streams.Replicas == 3
@@ -234,6 +241,7 @@ func TestValidate(t *testing.T) {
 		{"nil source", func(c *Config) { c.Sources = []*Source{nil} }, "sources[0]: nil source"},
 		{"twice", func(c *Config) { c.Sources = append(c.Sources, c.Sources[0]) }, "sources.a: source appears twice"},
 		{"bad name", func(c *Config) { c.Sources[0].Name = "A.b" }, `sources[0]: invalid source name "A.b"`},
+		{"memory limit", func(c *Config) { c.MemoryLimit = 1 << 20 }, `memory_limit: "1048576" is out of range (0 for none, or 32MiB to 1024GiB)`},
 		{"no verifier", func(c *Config) { c.Sources[0].Verifier = nil }, "sources.a: enabled without a verifier"},
 		{"max body", func(c *Config) { c.Sources[0].MaxBody = 0 }, `sources.a.max_body: "0" is out of range`},
 		{"rate", func(c *Config) { c.HTTP.ClientRate.PerSecond = -1 }, `http.client_rate_limit.per_second: invalid rate "-1"`},

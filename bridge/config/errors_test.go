@@ -63,8 +63,12 @@ func TestErrorCases(t *testing.T) {
 		want       string // the whole error text
 		is         error  // matched with errors.Is besides ErrInvalid
 	}{
+		{"memory limit too small", emb + src + "memory_limit: 16MiB\n", nil,
+			`t.yaml:4:15: memory_limit: "16MiB" is out of range (0 for none, or 32MiB to 1024GiB)`, nil},
+		{"memory limit unit", emb + src + "memory_limit: 1TB\n", nil,
+			`t.yaml:4:15: memory_limit: invalid size "1TB" (0, bytes, or a number with KiB, MiB, GiB, KB, MB or GB)`, nil},
 		{"unknown top-level key", emb + src + "foo: 1\n", nil,
-			`t.yaml:4:1: unknown key "foo" in the top level (known: admin, http, log, nats, require_secrets, sources, streams)`, nil},
+			`t.yaml:4:1: unknown key "foo" in the top level (known: admin, http, log, memory_limit, nats, require_secrets, sources, streams)`, nil},
 		{"unknown key in a section", emb + src + "http:\n  listen: ':1'\n  lisen: ':2'\n", nil,
 			`t.yaml:6:3: unknown key "lisen" in http (known: client_rate_limit, idle_timeout, listen, max_body, read_timeout, shutdown_timeout, write_timeout)`, nil},
 		{"unknown key in a source", emb + "sources:\n  a:\n    verify: none\n    secret: [x]\n", nil,

@@ -326,29 +326,55 @@ func (p *parser) integer(dst *int, min, max int) field {
 	}
 }
 
-var sizeRe = regexp.MustCompile(`^([0-9]+) ?(B|KiB|MiB|KB|MB)?$`)
+// sizeSyntax is a byte count with an optional unit, of the units one kind of key accepts.
+type sizeSyntax struct {
+	re    *regexp.Regexp
+	units map[string]int64
+	max   int64                             // larger values are out of range
+	want  string                            // what the key accepts, for the error message
+	check func(v int64, text string) string // range check, as for Validate
+}
 
-var sizeUnits = map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1000 * 1000, "MiB": 1 << 20}
+var bodySize = sizeSyntax{
+	re:    regexp.MustCompile(`^([0-9]+) ?(B|KiB|MiB|KB|MB)?$`),
+	units: map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1000 * 1000, "MiB": 1 << 20},
+	max:   MaxBodyLimit,
+	want:  "bytes, or a number with KiB, MiB, KB or MB",
+	check: checkSize,
+}
 
-func (p *parser) size(dst *int64) field {
+var memorySize = sizeSyntax{
+	re:    regexp.MustCompile(`^([0-9]+) ?(B|KiB|MiB|GiB|KB|MB|GB)?$`),
+	units: map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1000 * 1000, "MiB": 1 << 20, "GB": 1000 * 1000 * 1000, "GiB": 1 << 30},
+	max:   MaxMemoryLimit,
+	want:  "0, bytes, or a number with KiB, MiB, GiB, KB, MB or GB",
+	check: checkMemory,
+}
+
+func (p *parser) size(dst *int64) field { return p.sized(dst, bodySize) }
+
+// memory reads a process memory size: 0 (off), or bytes with an optional unit up to GiB.
+func (p *parser) memory(dst *int64) field { return p.sized(dst, memorySize) }
+
+func (p *parser) sized(dst *int64, syn sizeSyntax) field {
 	return func(n *yaml.Node, path string) {
 		s, ok := p.text(n, path)
 		if !ok {
 			return
 		}
-		m := sizeRe.FindStringSubmatch(s)
+		m := syn.re.FindStringSubmatch(s)
 		if m == nil {
-			p.fail(yamlnode.Deref(n), path, "invalid size %q (bytes, or a number with KiB, MiB, KB or MB)", s)
+			p.fail(yamlnode.Deref(n), path, "invalid size %q (%s)", s, syn.want)
 			return
 		}
 		v, err := strconv.ParseInt(m[1], 10, 64)
-		unit := sizeUnits[m[2]]
-		if err != nil || v > MaxBodyLimit/unit {
-			v = MaxBodyLimit + 1 // out of range, without overflowing
+		unit := syn.units[m[2]]
+		if err != nil || v > syn.max/unit {
+			v = syn.max + 1 // out of range, without overflowing
 		} else {
 			v *= unit
 		}
-		p.set(n, path, checkSize(v, s), func() { *dst = v })
+		p.set(n, path, syn.check(v, s), func() { *dst = v })
 	}
 }
 
@@ -436,6 +462,7 @@ func (p *parser) root(n *yaml.Node) {
 			})
 		},
 		"require_secrets": p.boolean(&c.RequireSecrets),
+		"memory_limit":    p.memory(&c.MemoryLimit),
 		"sources":         func(v *yaml.Node, path string) { sourcesNode = v },
 	})
 	if !ok {

@@ -28,6 +28,7 @@ func (c *Config) Validate() error {
 	v.rate("http.client_rate_limit", h.ClientRate)
 
 	v.check("admin.listen", checkAddress(c.Admin.Listen, true, false))
+	v.check("memory_limit", checkMemory(c.MemoryLimit, strconv.FormatInt(c.MemoryLimit, 10)))
 
 	n := c.NATS
 	switch {

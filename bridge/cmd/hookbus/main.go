@@ -132,6 +132,7 @@ func serve(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info().Str("config", *path).Msg("starting")
+	bridge.LimitMemory(ctx, cfg.MemoryLimit, log)
 	if err := bridge.Run(ctx, cfg, log, nil); err != nil {
 		return err
 	}
