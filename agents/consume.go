@@ -19,7 +19,8 @@ import (
 //     progress for it before AckWait passes: an event waiting in the queue behind a slow
 //     handler is not redelivered, nor is a handler running longer than AckWait.
 //   - On stop, the readers stop fetching, the workers finish what they run, and whatever
-//     is still queued is handed back to the server with a nak, never handled or acked.
+//     is still queued, or arrives while the readers drain, is handed back to the server
+//     with a nak once the readers are done, never handled or acked.
 //   - A reader that finds events of an earlier run unsettled on its consumer recovers
 //     first: it has at most Concurrency events out, as many as workers, so that none
 //     waits unstarted, until those events are back (see reader.recover).
@@ -37,14 +38,16 @@ type delivery struct {
 }
 
 // session is the state of one Run: the queue between readers and workers, the lease list,
-// and the stop signal: stopping is closed when Run's ctx is done. From then on readers hand
-// events back instead of queueing them, workers take no more, and acknowledgements are
-// confirmed.
+// and the stop signal: stopping is closed when Run's ctx is done. From then on readers hold
+// events for the hand-back instead of queueing them, workers take no more, and
+// acknowledgements are confirmed.
 type session struct {
 	a        *Agent
 	queue    chan *delivery
 	leases   leases
 	stopping <-chan struct{}
+	mu       sync.Mutex
+	held     []*delivery // fetched or dequeued while stopping: handed back by handBack
 }
 
 func newSession(ctx context.Context, a *Agent, consumers int) *session {
@@ -72,21 +75,30 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-// enqueue hands a fetched event to the workers, or back to the server when the agent is
-// stopping. window is the recovery window it holds a place in, if any.
+// enqueue hands a fetched event to the workers, or holds it for the hand-back when the
+// agent is stopping. window is the recovery window it holds a place in, if any.
 func (s *session) enqueue(msg jetstream.Msg, window chan struct{}) {
 	d := &delivery{msg: msg, window: window}
+	s.leases.add(d)
 	if s.isStopping() {
-		s.giveBack(d)
+		s.hold(d)
 		return
 	}
-	s.leases.add(d)
 	select {
 	case s.queue <- d:
 	case <-s.stopping:
-		s.leases.remove(d)
-		s.giveBack(d)
+		s.hold(d)
 	}
+}
+
+// hold keeps d, leased, until handBack. Handing it back at once would be wrong while a
+// reader still drains: the server would deliver it again straight away to the pull request
+// still open, the reader would hand it back again, and so on, each round one more attempt
+// against MaxDeliver.
+func (s *session) hold(d *delivery) {
+	s.mu.Lock()
+	s.held = append(s.held, d)
+	s.mu.Unlock()
 }
 
 // work runs queued events one after the other until the session stops.
@@ -97,8 +109,7 @@ func (s *session) work(ctx context.Context) {
 			return
 		case d := <-s.queue:
 			if s.isStopping() {
-				s.leases.remove(d)
-				s.giveBack(d)
+				s.hold(d)
 				return
 			}
 			s.a.process(ctx, d.msg, s.stopping)
@@ -108,8 +119,17 @@ func (s *session) work(ctx context.Context) {
 	}
 }
 
-// handBack gives back every event still queued; called once readers and workers are done.
+// handBack gives back every event still queued or held; called once readers and workers
+// are done, so that no pull request is open to take them again.
 func (s *session) handBack() {
+	s.mu.Lock()
+	held := s.held
+	s.held = nil
+	s.mu.Unlock()
+	for _, d := range held {
+		s.leases.remove(d)
+		s.giveBack(d)
+	}
 	for {
 		select {
 		case d := <-s.queue:
