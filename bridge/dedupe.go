@@ -245,7 +245,8 @@ func (h *StreamHorizon) write(t *tail) {
 
 // Failed implements Horizon. Seen refuses until the index has read the stream up to its
 // end as of a moment after the failure, when NATS answers again: without Follow a new
-// read from a little before now, with Follow the tail, which then has a new target.
+// read from a little before now, with Follow the tail, which then has a new target once a
+// barrier went through (see watch).
 func (h *StreamHorizon) Failed() {
 	h.ready.Store(false)
 	if h.follow {
