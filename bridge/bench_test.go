@@ -85,15 +85,7 @@ func benchSerial(b *testing.B, handle fasthttp.RequestHandler) {
 func benchJetStream(b *testing.B) jetstream.JetStream {
 	b.Helper()
 	ns := embeddedtest.Start(b)
-	nc, err := nats.Connect(ns.ClientURL(), ns.InProcess())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, js := embeddedtest.Connect(b, ns, ns.InProcess())
 	if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
 		b.Fatal(err)
 	}

@@ -411,12 +411,7 @@ func TestGenericHMACRotationAndBodyKey(t *testing.T) {
 // are answered 503 with Retry-After, never 2xx; once NATS is back, they are stored again.
 func TestUnavailableWhileNATSDown(t *testing.T) {
 	ns := embeddedtest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL(), nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := embeddedtest.Connect(t, ns, nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -574,12 +569,7 @@ func TestServeAfterShutdown(t *testing.T) {
 	}
 
 	ns := embeddedtest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	nc, js := embeddedtest.Connect(t, ns)
 	admin, err := bridge.NewAdmin("127.0.0.1:0", nc, js, bridge.NewMetrics(), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

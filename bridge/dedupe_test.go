@@ -70,12 +70,7 @@ func TestLateLandingIsDuplicate(t *testing.T) {
 	for _, follow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("follow=%v", follow), func(t *testing.T) {
 			ns := embeddedtest.Start(t)
-			nc, err := nats.Connect(ns.ClientURL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, _ := jetstream.New(nc)
+			_, js := embeddedtest.Connect(t, ns)
 			if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{DuplicateWindow: time.Second}); err != nil {
 				t.Fatal(err)
 			}
@@ -125,12 +120,7 @@ func bridges(t *testing.T, n int, wrap func(bridge.Publisher) bridge.Publisher) 
 	var addrs []string
 	var js0 jetstream.JetStream
 	for i := range n {
-		nc, err := nats.Connect(ns.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, _ := jetstream.New(nc)
+		_, js := embeddedtest.Connect(t, ns)
 		if i == 0 {
 			js0 = js
 			if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{DuplicateWindow: time.Second}); err != nil {
@@ -364,12 +354,7 @@ func waitIndexed(t *testing.T, h *bridge.StreamHorizon, js jetstream.JetStream) 
 // twice; a second bridge cannot open the same index directory.
 func TestHorizonBehindRefuses(t *testing.T) {
 	ns := embeddedtest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := embeddedtest.Connect(t, ns)
 	if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}

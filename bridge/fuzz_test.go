@@ -9,8 +9,6 @@ import (
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/embedded/embeddedtest"
 	"github.com/hookbus/hookbus/subjects"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
@@ -27,12 +25,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add("POST", "/webhooks/small", "Content-Type: text/plain", []byte(strings.Repeat("z", 2000)))
 
 	ns := embeddedtest.Start(f)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	_, js := embeddedtest.Connect(f, ns)
 	if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
 		f.Fatal(err)
 	}

@@ -106,12 +106,7 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 // TestReadyzFlipsWithNATS: /readyz answers 503 while NATS is away and 200 again after.
 func TestReadyzFlipsWithNATS(t *testing.T) {
 	ns := embeddedtest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	nc, js := embeddedtest.Connect(t, ns, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -84,15 +84,7 @@ func FuzzParsePubAck(f *testing.F) {
 func publisherFor(t *testing.T) (*StreamPublisher, jetstream.JetStream) {
 	t.Helper()
 	ns := embeddedtest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL(), ns.InProcess())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := embeddedtest.Connect(t, ns, ns.InProcess())
 	p, err := NewStreamPublisher(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 	"github.com/hookbus/hookbus/bridge/embedded/embeddedtest"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -182,12 +181,7 @@ func TestLoadAgainstBaselines(t *testing.T) {
 // faithfully: the check must fail every time.
 func TestCheckCatchesLiars(t *testing.T) {
 	ns := embeddedtest.Start(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := embeddedtest.Connect(t, ns)
 	if _, err := js.CreateOrUpdateStream(context.Background(), subjects.Streams(subjects.StreamOptions{})[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -303,12 +297,7 @@ func TestFloor(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ns.Shutdown()
-			nc, err := nats.Connect(ns.ClientURL(), ns.InProcess())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, _ := jetstream.New(nc)
+			_, js := embeddedtest.Connect(t, ns, ns.InProcess())
 			s, err := js.Stream(context.Background(), subjects.StreamWebhooks)
 			if err != nil {
 				t.Fatal(err)

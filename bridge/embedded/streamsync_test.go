@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hookbus/hookbus/bridge/embedded"
-	"github.com/nats-io/nats.go"
+	"github.com/hookbus/hookbus/bridge/embedded/embeddedtest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -23,12 +23,7 @@ func TestStreamSyncerFollowsBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := embeddedtest.Connect(t, ns)
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, MaxBytes: 120_000}); err != nil {
 		t.Fatal(err)

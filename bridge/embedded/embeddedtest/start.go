@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/hookbus/hookbus/bridge/embedded"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -19,4 +21,20 @@ func Start(t testing.TB) *embedded.Server {
 	}
 	t.Cleanup(s.Shutdown)
 	return s
+}
+
+// Connect connects to s with opts for a test, and closes the connection when the test
+// ends. It fails the test if it cannot connect.
+func Connect(t testing.TB, s *embedded.Server, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), opts...)
+	if err != nil {
+		t.Fatalf("connect to embedded NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
 }
