@@ -248,12 +248,11 @@ func (h *StreamHorizon) write(t *tail) {
 // read from a little before now, with Follow the tail, which then has a new target once a
 // barrier went through (see watch).
 func (h *StreamHorizon) Failed() {
-	h.ready.Store(false)
 	if h.follow {
-		h.failures.Add(1)
-		h.resync.Store(true)
-		return // watch sets the tail's new target once a barrier went through
+		h.suspect(errPublishFailed) // watch sets the tail's new target once a barrier went through
+		return
 	}
+	h.ready.Store(false)
 	h.resync.Store(true)
 	select {
 	case h.reread <- time.Now().Add(-resumeMargin):
@@ -456,6 +455,9 @@ func (h *StreamHorizon) look(last *uint64, indexed uint64) *mark {
 	}
 	return &mark{m.Sequence, m.Time}
 }
+
+// errPublishFailed is why a following index suspects the stream after Failed.
+var errPublishFailed = errors.New("a publish failed")
 
 // suspect makes Seen refuse until a barrier went through: the stream may hold publishes
 // that will be committed late.
