@@ -5,7 +5,7 @@
 #   scripts/bench.sh                   default run, a few minutes
 #   scripts/bench.sh --rounds 9 --duration 10s --events 1000000 --profile    heavier
 #
-# Every round runs each variant once (noop, naive, hookbus sync default, batch and always,
+# Every round runs each variant (--variants) once (noop, naive, hookbus sync default, batch and always,
 # hookbus without the dedupe index (dedupe_horizon: 0s), the raw-publish floor, and that
 # floor with JetStream fast batches of 64), with the JetStream store on the real disk and on tmpfs (/dev/shm),
 # in an order rotated from round to round; the report compares variants within a round and
@@ -30,6 +30,10 @@ usage: scripts/bench.sh [flags]
   --e2e-duration D   how long it sends (default 5s)
   --soak D           one long run of hookbus (sync default, tmpfs) with a timeline of
                      throughput, CPU per request and RSS (default 60s; 0 skips it)
+  --variants LIST    comma-separated variants of the rounds (default all: noop, naive,
+                     hookbus-default, hookbus-batch, hookbus-always, hookbus-nohorizon,
+                     floor, floor-batch); fewer variants make a round shorter, so its
+                     runs are closer in time and the per-round ratios less noisy
   --no-rounds        skip the interleaved comparison
   --no-extras        skip end-to-end, agent, replay and start-up figures
   --profile          also run hookbus in-process under load with CPU, block and mutex
@@ -40,6 +44,8 @@ EOF
 }
 
 ROUNDS=5 DURATION=3s WARMUP=1s CONNS=64 BODY=1024 STORES=disk,tmpfs
+ALL_VARIANTS=noop,naive,hookbus-default,hookbus-batch,hookbus-always,hookbus-nohorizon,floor,floor-batch
+VARIANTS=$ALL_VARIANTS
 DISK_PARENT=${TMPDIR:-/var/tmp}
 EVENTS=100000 AGENT_EVENTS=20000 E2E_RATE=200 E2E_DURATION=5s SOAK=60s
 DO_ROUNDS=1 DO_EXTRAS=1 DO_PROFILE=0 PORT_BASE=38080
@@ -52,6 +58,7 @@ while [ $# -gt 0 ]; do
     --conns) CONNS=$2; shift ;;
     --body) BODY=$2; shift ;;
     --stores) STORES=$2; shift ;;
+    --variants) VARIANTS=$2; shift ;;
     --disk-dir) DISK_PARENT=$2; shift ;;
     --events) EVENTS=$2; shift ;;
     --agent-events) AGENT_EVENTS=$2; shift ;;
@@ -68,6 +75,20 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+
+for v in ${VARIANTS//,/ }; do
+  case ,$ALL_VARIANTS, in
+    *,$v,*) ;;
+    *) echo "bench.sh: unknown variant $v (--variants takes: $ALL_VARIANTS)" >&2; exit 2 ;;
+  esac
+done
+# selected VARIANT...: whether every one of the variants is among --variants.
+selected() {
+  local v
+  for v; do
+    case ,$VARIANTS, in *,$v,*) ;; *) return 1 ;; esac
+  done
+}
 
 HTTP_ADDR=127.0.0.1:$PORT_BASE
 ADMIN_ADDR=127.0.0.1:$((PORT_BASE + 1))
@@ -217,9 +238,12 @@ BEGAN=$(date +%s)
 
 IFS=, read -r -a STORE_LIST <<<"$STORES"
 if [ "$DO_ROUNDS" = 1 ]; then
-  RUNS=("noop -")
+  RUNS=()
+  ! selected noop || RUNS+=("noop -")
   for s in "${STORE_LIST[@]}"; do
-    RUNS+=("naive $s" "hookbus-default $s" "hookbus-batch $s" "hookbus-always $s" "hookbus-nohorizon $s" "floor $s" "floor-batch $s")
+    for v in naive hookbus-default hookbus-batch hookbus-always hookbus-nohorizon floor floor-batch; do
+      ! selected $v || RUNS+=("$v $s")
+    done
   done
   n=${#RUNS[@]}
   for round in $(seq 1 "$ROUNDS"); do
@@ -320,8 +344,14 @@ PAIRS=()
 FLOORS=()
 [ "$DO_ROUNDS" = 1 ] || STORE_LIST=()
 for s in "${STORE_LIST[@]}"; do
-  PAIRS+=(--pair "noop@-,hookbus-default@$s" --pair "naive@$s,hookbus-default@$s" --pair "hookbus-batch@$s,hookbus-default@$s" --pair "hookbus-always@$s,hookbus-default@$s" --pair "floor@$s,floor-batch@$s" --pair "hookbus-nohorizon@$s,hookbus-default@$s")
-  FLOORS+=(--floor "noop@-,floor@$s,hookbus-default@$s" --floor "noop@-,floor@$s,hookbus-nohorizon@$s")
+  for pair in noop,hookbus-default naive,hookbus-default hookbus-batch,hookbus-default hookbus-always,hookbus-default \
+    floor,floor-batch hookbus-nohorizon,hookbus-default; do
+    a=${pair%,*} b=${pair#*,}
+    ! selected "$a" "$b" || PAIRS+=(--pair "$a@$( [ "$a" = noop ] && echo - || echo "$s"),$b@$s")
+  done
+  for target in hookbus-default hookbus-nohorizon; do
+    ! selected noop floor "$target" || FLOORS+=(--floor "noop@-,floor@$s,$target@$s")
+  done
 done
 
 {
