@@ -301,8 +301,9 @@ func (h *StreamHorizon) rereadLoop() {
 // nearly every page of the newest table within a second: syncing every second wrote a
 // 32 MiB table out again each second (about 1.1 KiB of disk writes per 32-byte entry, 0.8×
 // what the stream itself wrote) and cost about 7% more CPU per request on a disk store
-// than syncing every ten seconds (median of seven interleaved pairs). The price of a longer interval is only a longer read at
-// start after a crash: the index resumes from its last checkpoint less resumeMargin.
+// than syncing every ten seconds (median of seven interleaved pairs). The price of a
+// longer interval is only a longer read at start after a crash: the index resumes from its
+// last checkpoint less resumeMargin.
 const checkpointEvery = 10 * time.Second
 
 // syncLoop makes the index durable every checkpointEvery, with a checkpoint of when it was

@@ -241,8 +241,8 @@ if [ "$DO_ROUNDS" = 1 ]; then
   RUNS=()
   ! selected noop || RUNS+=("noop -")
   for s in "${STORE_LIST[@]}"; do
-    for v in naive hookbus-default hookbus-batch hookbus-always hookbus-nohorizon floor floor-batch; do
-      ! selected $v || RUNS+=("$v $s")
+    for v in ${ALL_VARIANTS//,/ }; do
+      [ "$v" = noop ] || ! selected "$v" || RUNS+=("$v $s")
     done
   done
   n=${#RUNS[@]}
@@ -346,8 +346,9 @@ FLOORS=()
 for s in "${STORE_LIST[@]}"; do
   for pair in noop,hookbus-default naive,hookbus-default hookbus-batch,hookbus-default hookbus-always,hookbus-default \
     floor,floor-batch hookbus-nohorizon,hookbus-default; do
-    a=${pair%,*} b=${pair#*,}
-    ! selected "$a" "$b" || PAIRS+=(--pair "$a@$( [ "$a" = noop ] && echo - || echo "$s"),$b@$s")
+    a=${pair%,*} b=${pair#*,} at=$s
+    [ "$a" != noop ] || at=-
+    ! selected "$a" "$b" || PAIRS+=(--pair "$a@$at,$b@$s")
   done
   for target in hookbus-default hookbus-nohorizon; do
     ! selected noop floor "$target" || FLOORS+=(--floor "noop@-,floor@$s,$target@$s")
