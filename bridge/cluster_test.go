@@ -304,11 +304,7 @@ func clusterLoad(t *testing.T, c *cluster) (jetstream.JetStream, *sender, *jetst
 	ci := waitHealthy(t, js, 30*time.Second)
 	t.Logf("cluster up, R3 streams created in %s (WEBHOOKS leader %s)", time.Since(began).Round(time.Millisecond), ci.Leader)
 	cfg := loadConfig(t, clusterConfig, map[string]string{"NATS_URLS": c.urls()})
-	// Their logs show in the test's output when it fails.
-	logTo := func(name string) zerolog.Logger {
-		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Str("bridge", name).Logger()
-	}
-	a, b := startLogged(t, cfg, logTo("a")), startLogged(t, cfg, logTo("b"))
+	a, b := startLogged(t, cfg, bridgeLog(t, "a")), startLogged(t, cfg, bridgeLog(t, "b"))
 	load := startSender(t, "cl", 4, func() []string { return []string{a.addrs.HTTP, b.addrs.HTTP} })
 	load.waitStored(40, 20*time.Second, "before any fault")
 	return js, load, ci
@@ -414,4 +410,10 @@ func TestClusterLeaderSIGKILL(t *testing.T) {
 	}
 	load.checkExactlyOnce(js)
 	t.Logf("took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// bridgeLog is the logger of a bridge named name in a cluster test: its lines, from info
+// up, show in the test's output when the test fails.
+func bridgeLog(t *testing.T, name string) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Str("bridge", name).Logger()
 }

@@ -2,13 +2,13 @@ package bridge_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 // TestClusterBridgesStartTogether starts three bridges at the same moment on a fresh
@@ -43,7 +43,7 @@ func TestClusterBridgesStartTogether(t *testing.T) {
 	done := make(chan error, 3)
 	for i := range 3 {
 		cfg := ownDedupeDir(t, cfg)
-		log := zerolog.New(zerolog.NewTestWriter(t)).With().Int("bridge", i+1).Timestamp().Logger()
+		log := bridgeLog(t, strconv.Itoa(i+1))
 		go func() { done <- bridge.Run(ctx, cfg, log, func(a bridge.Addrs) { ready <- a }) }()
 	}
 	defer func() {
