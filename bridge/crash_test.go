@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +72,18 @@ func (p *process) start() time.Duration {
 	}
 }
 
+// stop asks the process to shut down (SIGTERM) and waits until it has.
+func (p *process) stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("hookbus after SIGTERM: %v", err)
+	}
+	p.cmd = nil
+}
+
 // kill sends SIGKILL: no shutdown, no drain, no store closed.
 func (p *process) kill() {
 	if p.cmd != nil {
@@ -87,15 +101,9 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestCrashRepeatedSIGKILL kills the real hookbus process with SIGKILL again and again while
-// a client sends fresh deliveries and retries every one that got no 200 (a 503, a reset
-// connection, a refused one) with the same delivery id, and restarts it each time on the
-// same store. In the end every delivery that ever got a 200 is stored exactly once, at the
-// sequence its answer named, and every delivery is stored in the end.
-func TestCrashRepeatedSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+// newProcess builds the hookbus binary and writes config (crashConfig or one like it) for
+// it with free loopback addresses and a store in a temporary directory.
+func newProcess(t *testing.T, config string) (p *process, httpAddr, natsAddr string) {
 	began := time.Now()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "hookbus")
@@ -106,13 +114,70 @@ func TestCrashRepeatedSIGKILL(t *testing.T) {
 	httpAddr, adminAddr, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := filepath.Join(dir, "hookbus.yaml")
 	text := strings.NewReplacer("${HTTP}", httpAddr, "${ADMIN}", adminAddr, "${NATS}", natsAddr,
-		"${STORE}", filepath.Join(dir, "data")).Replace(crashConfig)
+		"${STORE}", filepath.Join(dir, "data")).Replace(config)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{t: t, bin: bin, config: cfg, logs: filepath.Join(dir, "hookbus.log"), admin: adminAddr}
+	p = &process{t: t, bin: bin, config: cfg, logs: filepath.Join(dir, "hookbus.log"), admin: adminAddr}
 	t.Cleanup(p.kill)
+	return p, httpAddr, natsAddr
+}
 
+// TestCrashKeepsDedupe: ids the dedupe index held only in memory when the process was
+// killed (stored within seconds of its start, long before a checkpoint) are read back from
+// the stream at the next start, so that retries that come after the stream's own
+// duplicate window are answered as duplicates of the stored events, never stored again.
+func TestCrashKeepsDedupe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	p, httpAddr, natsAddr := newProcess(t, crashConfig+"streams: {webhook_window: 1s}\n")
+	p.start()
+	p.stop() // a checkpoint on disk: the next start resumes from it
+	p.start()
+	const n = 300
+	seqs := map[string]uint64{}
+	for i := range n {
+		id := "kept-" + strconv.Itoa(i)
+		body := issuesBody(id)
+		a := post(t, httpAddr, "/webhooks/github", body, githubHeaders(id, "issues", body, githubSecret))
+		if a.status != http.StatusOK || a.result.Duplicate {
+			t.Fatalf("%s: %d %s", id, a.status, a.body)
+		}
+		seqs[id] = a.result.Seq
+	}
+	p.kill()
+	time.Sleep(1500 * time.Millisecond) // past the stream's window: only the index knows the ids
+	p.start()
+	for id, seq := range seqs {
+		body := issuesBody(id)
+		a := post(t, httpAddr, "/webhooks/github", body, githubHeaders(id, "issues", body, githubSecret))
+		if a.status != http.StatusOK || !a.result.Duplicate || a.result.Seq != seq {
+			t.Fatalf("retry of %s (stored at %d) after the kill: %d %s", id, seq, a.status, a.body)
+		}
+	}
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if got := stored(t, js, "webhooks.github.>"); len(got) != n {
+		t.Fatalf("%d events stored, want %d", len(got), n)
+	}
+}
+
+// TestCrashRepeatedSIGKILL kills the real hookbus process with SIGKILL again and again while
+// a client sends fresh deliveries and retries every one that got no 200 (a 503, a reset
+// connection, a refused one) with the same delivery id, and restarts it each time on the
+// same store. In the end every delivery that ever got a 200 is stored exactly once, at the
+// sequence its answer named, and every delivery is stored in the end.
+func TestCrashRepeatedSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	began := time.Now()
+	p, httpAddr, natsAddr := newProcess(t, crashConfig)
 	p.start()
 	load := startSender(t, "crash", 4, func() []string { return []string{httpAddr} })
 	const kills = 6

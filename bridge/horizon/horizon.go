@@ -22,9 +22,19 @@
 // and a new table takes over the tags of the oldest tagged ones when it is spent. A table
 // without tags is probed by reading one small window of slots at a time.
 //
+// New entries of a table with tags are buffered in process memory and written to the
+// file together, many to a system call: sorted by slot, a slot alone is written by itself,
+// and nearby slots (at most runGap apart) as one run, read, patched and written back whole.
+// A write call, not the bytes it moves, is what an entry costs (BenchmarkWriteCost), so
+// under load, where the buffered entries of a table lie a few slots apart, an entry costs
+// a fraction of a write of its own. The buffer is written when it holds
+// Options.WriteBuffer entries (by a goroutine of the index, which lets lookups and adds in
+// between its runs) and at every Sync; lookups see the buffered entries as if written.
+//
 // The index is a cache of the stream: whoever fills it records the last stream position it
 // covers (Checkpoint) and, after a crash or with an empty directory, refills it from the
-// stream from there. Writes are idempotent.
+// stream from there. A crash loses what was added since the last Sync, buffered or in the
+// page cache alike; the checkpoint on disk never claims it. Writes are idempotent.
 package horizon
 
 import (
@@ -33,6 +43,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,6 +92,11 @@ type Options struct {
 	// of the tables older than it are dropped, oldest first, as far as needed. A table
 	// without tags works as with tags, at the cost of a read per table probed.
 	TagBudget int
+	// WriteBuffer is how many new entries a table with tags holds in process memory
+	// before they are written to its file, together (about 50 bytes each). Default 1<<16;
+	// negative: every entry is written as it is added. Adds go straight to the file, one
+	// write each, while a table holds four times as many, should the writes fall behind.
+	WriteBuffer int
 }
 
 // Checkpoint says how far the index covers its stream.
@@ -107,9 +123,16 @@ const (
 	window     = 8       // slots read per probe
 	tagChunk   = 1 << 20 // bytes read at a time to build the tags
 	tagDefault = 64 << 20
-	magic      = "HBHRZN01"
-	suffix     = ".hix"
-	ckptName   = "checkpoint"
+	bufDefault = 1 << 16
+	bufMax     = 1 << 21 // four times it numbers the entries of a buffer in 24 bits
+	// runGap is how far apart, in slots, two buffered entries may lie and still be
+	// written in one run: copying up to 4 KiB of slots between them costs about what
+	// another write call does.
+	runGap   = 128
+	runMax   = 8192 // slots in one run: 256 KiB, the longest the write lock is held for one
+	magic    = "HBHRZN01"
+	suffix   = ".hix"
+	ckptName = "checkpoint"
 )
 
 // Index is the on-disk dedupe index. Lookups may run concurrently with each other and
@@ -127,8 +150,18 @@ type Index struct {
 	ckpt   Checkpoint
 	dirty  bool
 	closed bool
+	err    error // a buffered write failed: Add, AddNew and Sync refuse
 	lock   *os.File
 	bufs   sync.Pool
+
+	buffer  int           // entries a table buffers before they are written; 0 for none
+	flushMu sync.Mutex    // held by whoever writes the buffers; taken before mu
+	keys    []uint64      // slot<<24 | position, of the buffer being written; under flushMu
+	run     []byte        // a run's slots, read and written back; under flushMu
+	kick    chan struct{} // a buffer is full
+	stop    chan struct{}
+	flusher sync.WaitGroup
+	halt    sync.Once
 }
 
 // table is one hash table file: generation gen of span seconds, level within it.
@@ -142,13 +175,91 @@ type table struct {
 	count   uint64
 	counted uint64 // count as written in the header
 	dirty   bool   // written since the last fsync
-	// tags holds one byte per slot, the slot's tag (see tagOf) as in the file, or is nil
-	// for a table probed with reads. Written only under the index's write lock.
+	// tags holds one byte per slot, the slot's tag (see tagOf) as in the file or in pend,
+	// or is nil for a table probed with reads. Written only under the index's write lock.
 	tags []byte
+	// pend holds the entries added to slots of the table that are not written to its file
+	// yet: what the file will hold there. flushing holds those being written now, pend
+	// only those added since. Both are written only under the write lock.
+	pend, flushing *buffer
+	gone           bool // closed and removed: not to be written
 }
 
-// readAt reads table files; tests replace it to count reads and to fail them.
-var readAt = (*os.File).ReadAt
+// buffered returns the entry buffered for slot, if there is one.
+func (t *table) buffered(slot uint64) (*[slotSize]byte, bool) {
+	if s, ok := t.pend.get(slot); ok {
+		return s, true
+	}
+	return t.flushing.get(slot)
+}
+
+// buffer is a table's buffered entries, in the order added, found by slot through an
+// open-addressing index of their positions (about 48 bytes an entry in all).
+type buffer struct {
+	ents  []bufEntry
+	index []int32 // a power of two long, at least twice len(ents): position+1, or 0
+	shift uint8   // 64 - log2(len(index))
+}
+
+type bufEntry struct {
+	slot uint64
+	s    [slotSize]byte
+}
+
+func (b *buffer) len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.ents)
+}
+
+func (b *buffer) home(slot uint64) int { return int(slot * 0x9e3779b97f4a7c15 >> b.shift) }
+
+func (b *buffer) get(slot uint64) (*[slotSize]byte, bool) {
+	if b.len() == 0 {
+		return nil, false
+	}
+	mask := len(b.index) - 1
+	for i := b.home(slot); ; i = (i + 1) & mask {
+		p := b.index[i]
+		if p == 0 {
+			return nil, false
+		}
+		if e := &b.ents[p-1]; e.slot == slot {
+			return &e.s, true
+		}
+	}
+}
+
+// add buffers s for slot, which the buffer does not hold.
+func (b *buffer) add(slot uint64, s []byte) {
+	if 2*(len(b.ents)+1) > len(b.index) {
+		n := max(1024, 2*len(b.index))
+		b.index = make([]int32, n)
+		b.shift = uint8(64 - bits.TrailingZeros(uint(n)))
+		for i := range b.ents {
+			b.place(b.ents[i].slot, int32(i+1))
+		}
+	}
+	b.ents = append(b.ents, bufEntry{slot: slot, s: [slotSize]byte(s)})
+	b.place(slot, int32(len(b.ents)))
+}
+
+func (b *buffer) place(slot uint64, p int32) {
+	mask := len(b.index) - 1
+	i := b.home(slot)
+	for b.index[i] != 0 {
+		i = (i + 1) & mask
+	}
+	b.index[i] = p
+}
+
+// readAt and writeAt read and write table files; tests replace them to count calls and
+// to fail them.
+var (
+	readAt  = (*os.File).ReadAt
+	writeAt = (*os.File).WriteAt
+)
 
 // end is the first second after every entry this table can hold.
 func (t *table) end() int64 { return (t.gen + 1) * t.span }
@@ -170,6 +281,12 @@ func Open(dir string, o Options) (*Index, error) {
 	if o.TagBudget == 0 {
 		o.TagBudget = tagDefault
 	}
+	if o.WriteBuffer == 0 {
+		o.WriteBuffer = bufDefault
+	}
+	if o.WriteBuffer > bufMax {
+		return nil, fmt.Errorf("horizon: write buffer %d: at most %d", o.WriteBuffer, bufMax)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("horizon: %w", err)
 	}
@@ -180,6 +297,9 @@ func Open(dir string, o Options) (*Index, error) {
 		initial: o.InitialSlots,
 		now:     o.Now,
 		budget:  int64(o.TagBudget),
+		buffer:  max(o.WriteBuffer, 0),
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
 	}
 	ix.bufs.New = func() any { return new([window * slotSize]byte) }
 	var err error
@@ -211,6 +331,9 @@ func Open(dir string, o Options) (*Index, error) {
 	if err := ix.tagTables(); err != nil {
 		ix.closeTables()
 		return nil, err
+	}
+	if ix.buffer > 0 {
+		ix.flusher.Go(ix.flushLoop)
 	}
 	return ix, nil
 }
@@ -270,6 +393,9 @@ func (ix *Index) Add(entries ...Entry) error {
 	if ix.closed {
 		return os.ErrClosed
 	}
+	if ix.err != nil {
+		return ix.err
+	}
 	if err := ix.expire(); err != nil {
 		return err
 	}
@@ -298,6 +424,9 @@ func (ix *Index) AddNew(e Entry) error {
 	defer ix.mu.Unlock()
 	if ix.closed {
 		return os.ErrClosed
+	}
+	if ix.err != nil {
+		return ix.err
 	}
 	at := e.Time.Unix()
 	if at < ix.now().Add(-ix.horizon).Unix() {
@@ -356,7 +485,7 @@ func (ix *Index) insert(k Key, seq uint64, at int64, buf *[window * slotSize]byt
 			return err
 		}
 	}
-	return top.put(free, k, seq, at, buf)
+	return ix.put(top, free, k, seq, at, buf)
 }
 
 // generationSize counts the entries of generation gen of the current span.
@@ -373,13 +502,29 @@ func (ix *Index) generationSize(gen int64) int {
 // Sync makes every entry added so far durable, then the checkpoint: after a crash the
 // checkpoint on disk never claims more than the tables hold.
 func (ix *Index) Sync() error {
+	ix.flushMu.Lock()
+	defer ix.flushMu.Unlock()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	return ix.sync()
 }
 
+// sync writes the buffers, letting others in between runs, then what was buffered in the
+// meantime without, and makes it all durable. flushMu and the write lock are held.
 func (ix *Index) sync() error {
-	if ix.closed || !ix.dirty {
+	if ix.closed {
+		return nil
+	}
+	if ix.err != nil {
+		return ix.err
+	}
+	if err := ix.flush(true); err != nil {
+		return err
+	}
+	if err := ix.flush(false); err != nil {
+		return err
+	}
+	if !ix.dirty {
 		return nil
 	}
 	for _, t := range ix.tables {
@@ -405,6 +550,9 @@ func (ix *Index) sync() error {
 
 // Close syncs and closes the index.
 func (ix *Index) Close() error {
+	ix.stopFlusher()
+	ix.flushMu.Lock()
+	defer ix.flushMu.Unlock()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.closed {
@@ -497,8 +645,7 @@ func (ix *Index) expire() error {
 			kept = append(kept, t)
 			continue
 		}
-		t.f.Close()
-		t.dropTags()
+		t.close()
 		if e := os.Remove(t.path); e != nil && err == nil {
 			err = fmt.Errorf("horizon: %w", e)
 		}
@@ -520,11 +667,18 @@ func (ix *Index) sortTables() {
 // closeTables closes the files and releases the directory.
 func (ix *Index) closeTables() {
 	for _, t := range ix.tables {
-		t.f.Close()
-		t.dropTags()
+		t.close()
 	}
 	ix.tables = nil
 	ix.lock.Close()
+}
+
+// close closes t's file and drops its tags and buffered entries.
+func (t *table) close() {
+	t.f.Close()
+	t.dropTags()
+	t.pend, t.flushing = nil, nil
+	t.gone = true
 }
 
 func (ix *Index) readCheckpoint() error {
@@ -707,7 +861,9 @@ func (t *table) find(k Key, buf *[window * slotSize]byte) (slot, seq uint64, at 
 		case 0:
 			return slot, 0, 0, false, nil
 		case tag:
-			if _, err := readAt(t.f, s, headerSize+int64(slot)*slotSize); err != nil {
+			if p, ok := t.buffered(slot); ok {
+				copy(s, p[:])
+			} else if _, err := readAt(t.f, s, headerSize+int64(slot)*slotSize); err != nil {
 				return 0, 0, 0, false, fmt.Errorf("horizon: read %s: %w", t.path, err)
 			}
 			if Key(s[:16]) == k {
@@ -730,6 +886,9 @@ func (t *table) findRead(k Key, buf *[window * slotSize]byte) (slot, seq uint64,
 		}
 		for i := range n {
 			s := b[i*slotSize : (i+1)*slotSize]
+			if p, ok := t.buffered(slot + i); ok { // a table whose tags were dropped after it buffered
+				copy(s, p[:])
+			}
 			if Key(s[:16]) == k {
 				return slot + i, binary.LittleEndian.Uint64(s[16:]), int64(binary.LittleEndian.Uint64(s[24:])), true, nil
 			}
@@ -743,14 +902,27 @@ func (t *table) findRead(k Key, buf *[window * slotSize]byte) (slot, seq uint64,
 	return t.mask + 1, 0, 0, false, nil // full: no empty slot, and k is not there
 }
 
-// put writes k into slot, the empty one find returned, then its tag. A failed write drops
-// the table's tags: the slot may hold part of k now, and only a read can tell.
-func (t *table) put(slot uint64, k Key, seq uint64, at int64, buf *[window * slotSize]byte) error {
+// put puts k into slot of t, the empty one find returned, then sets its tag: into t's
+// buffer when t has tags and the buffer has room, otherwise with a write of its own. A
+// failed write drops the table's tags: the slot may hold part of k now, and only a read
+// can tell.
+func (ix *Index) put(t *table, slot uint64, k Key, seq uint64, at int64, buf *[window * slotSize]byte) error {
 	s := buf[:slotSize]
 	copy(s, k[:])
 	binary.LittleEndian.PutUint64(s[16:], seq)
 	binary.LittleEndian.PutUint64(s[24:], uint64(at))
-	if _, err := t.f.WriteAt(s, headerSize+int64(slot)*slotSize); err != nil {
+	if t.tags != nil && t.pend.len() < 4*ix.buffer {
+		if t.pend == nil {
+			t.pend = &buffer{ents: make([]bufEntry, 0, ix.buffer)}
+		}
+		t.pend.add(slot, s)
+		if t.pend.len() >= ix.buffer {
+			select {
+			case ix.kick <- struct{}{}:
+			default: // a kick is pending already
+			}
+		}
+	} else if _, err := writeAt(t.f, s, headerSize+int64(slot)*slotSize); err != nil {
 		t.dropTags()
 		return fmt.Errorf("horizon: write %s: %w", t.path, err)
 	}
@@ -759,6 +931,112 @@ func (t *table) put(slot uint64, k Key, seq uint64, at int64, buf *[window * slo
 	}
 	t.count++
 	t.dirty = true
+	return nil
+}
+
+// flushLoop writes the buffers when one is full, until Close.
+func (ix *Index) flushLoop() {
+	for {
+		select {
+		case <-ix.stop:
+			return
+		case <-ix.kick:
+		}
+		ix.flushMu.Lock()
+		ix.mu.Lock()
+		if !ix.closed && ix.err == nil {
+			ix.flush(true) // an error stays in ix.err
+		}
+		ix.mu.Unlock()
+		ix.flushMu.Unlock()
+	}
+}
+
+// stopFlusher ends flushLoop; it may be called more than once.
+func (ix *Index) stopFlusher() {
+	ix.halt.Do(func() { close(ix.stop) })
+	ix.flusher.Wait()
+}
+
+// flush writes the buffered entries of every table to its file, in runs (see writeRun),
+// and empties the buffers. With yield it releases the write lock while it sorts and
+// between runs, so that lookups and adds go on meanwhile (what is added then stays
+// buffered: the buffer being written is swapped out first). flushMu and the write lock are
+// held. A failed write is returned and kept in ix.err: the index refuses adds and syncs
+// from then on, and the entries not written stay buffered, for lookups.
+func (ix *Index) flush(yield bool) error {
+	var tables []*table
+	for _, t := range ix.tables {
+		if t.pend.len() > 0 {
+			tables = append(tables, t)
+		}
+	}
+	for _, t := range tables {
+		if t.gone {
+			continue
+		}
+		m := t.pend
+		t.flushing, t.pend = m, nil // a new one when needed: none kept idle
+		if yield {
+			ix.mu.Unlock()
+		}
+		// The swapped-out buffer changes no more: read it without the lock.
+		keys := ix.keys[:0]
+		for i, e := range m.ents {
+			keys = append(keys, e.slot<<24|uint64(i))
+		}
+		slices.Sort(keys)
+		ix.keys = keys
+		if yield {
+			ix.mu.Lock()
+		}
+		for i := 0; i < len(keys) && !t.gone; {
+			j := i + 1
+			for j < len(keys) && keys[j]>>24-keys[j-1]>>24 <= runGap && keys[j]>>24-keys[i]>>24 < runMax {
+				j++
+			}
+			if err := ix.writeRun(t, m, keys[i:j]); err != nil {
+				ix.err = err // m stays t.flushing, for lookups: never swapped out again
+				return err
+			}
+			i = j
+			if yield {
+				ix.mu.Unlock()
+				ix.mu.Lock()
+			}
+		}
+		t.flushing = nil
+	}
+	return nil
+}
+
+// writeRun writes entries of m, the buffer being written (keys: ascending slot<<24 | their
+// position in m), to t's file: a slot alone with one write, more with one read of the slots from
+// the first to the last, patched, and one write of them back. The slots between are
+// rewritten as they were.
+func (ix *Index) writeRun(t *table, m *buffer, keys []uint64) error {
+	first := keys[0] >> 24
+	off := headerSize + int64(first)*slotSize
+	var err error
+	if len(keys) == 1 {
+		_, err = writeAt(t.f, m.ents[keys[0]&(1<<24-1)].s[:], off)
+	} else {
+		n := int(keys[len(keys)-1]>>24-first+1) * slotSize
+		if cap(ix.run) < n {
+			ix.run = make([]byte, runMax*slotSize)
+		}
+		b := ix.run[:n]
+		if _, err = readAt(t.f, b, off); err == nil {
+			for _, k := range keys {
+				copy(b[(k>>24-first)*slotSize:], m.ents[k&(1<<24-1)].s[:])
+			}
+			_, err = writeAt(t.f, b, off)
+		}
+	}
+	if err != nil {
+		t.dropTags()
+		return fmt.Errorf("horizon: write %s: %w", t.path, err)
+	}
 	return nil
 }
 

@@ -168,37 +168,74 @@ func TestNewerEntryWins(t *testing.T) {
 	mustFind(t, ix, newer)
 }
 
+// TestCheckpointOnlyAfterSync: a process killed after a Sync leaves the checkpoint of that
+// Sync, whether what it added since was written to the page cache or still buffered, so
+// that whoever reopens reads the stream again from there.
 func TestCheckpointOnlyAfterSync(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	ix := open(t, dir, c, Options{})
-	if err := ix.Add(entry(1, c.now())); err != nil {
-		t.Fatal(err)
+	for _, written := range []bool{true, false} {
+		dir := t.TempDir()
+		c := newClock()
+		ix := open(t, dir, c, Options{})
+		early := entry(1, c.now())
+		if err := ix.Add(early); err != nil {
+			t.Fatal(err)
+		}
+		ix.SetCheckpoint(Checkpoint{Seq: 1})
+		if err := ix.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		late := entry(2, c.now())
+		if err := ix.Add(late); err != nil {
+			t.Fatal(err)
+		}
+		ix.SetCheckpoint(Checkpoint{Seq: 2})
+		kill(t, ix, written)
+		again := open(t, dir, c, Options{})
+		if got := again.Checkpoint(); got.Seq != 1 {
+			t.Fatalf("written %v: checkpoint %d, want the synced 1", written, got.Seq)
+		}
+		mustFind(t, again, early)
+		if written {
+			mustFind(t, again, late)
+			continue
+		}
+		mustMiss(t, again, late.Key)
+		if err := again.Add(late); err != nil { // read again from the stream
+			t.Fatal(err)
+		}
+		mustFind(t, again, late)
 	}
-	ix.SetCheckpoint(Checkpoint{Seq: 1})
-	if err := ix.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	late := entry(2, c.now())
-	if err := ix.Add(late); err != nil {
-		t.Fatal(err)
-	}
-	ix.SetCheckpoint(Checkpoint{Seq: 2})
-	// A process killed here: its writes are in the page cache, its checkpoint is the
-	// synced one, so whoever reopens reads the stream again from seq 2.
+}
+
+// kill does to ix what killing its process does: no Sync, no Close, the files closed by
+// the kernel. With written, its buffered entries were written just before (they are in
+// the page cache); without, they are lost.
+func kill(t *testing.T, ix *Index, written bool) {
+	t.Helper()
+	ix.stopFlusher()
+	ix.flushMu.Lock()
+	defer ix.flushMu.Unlock()
 	ix.mu.Lock()
-	ix.closeTables() // what the kernel does for a killed process: no sync
+	defer ix.mu.Unlock()
+	if written {
+		if err := ix.flush(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix.closeTables()
 	ix.closed = true
-	ix.mu.Unlock()
-	again, err := Open(dir, Options{Horizon: 72 * time.Hour, Now: c.now})
-	if err != nil {
+}
+
+// writeBuffers writes ix's buffered entries to its files, as a full buffer does.
+func writeBuffers(t *testing.T, ix *Index) {
+	t.Helper()
+	ix.flushMu.Lock()
+	defer ix.flushMu.Unlock()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if err := ix.flush(true); err != nil {
 		t.Fatal(err)
 	}
-	defer again.Close()
-	if got := again.Checkpoint(); got.Seq != 1 {
-		t.Fatalf("checkpoint %d, want the synced 1", got.Seq)
-	}
-	mustFind(t, again, late)
 }
 
 func TestCorruptFiles(t *testing.T) {
@@ -259,7 +296,7 @@ func TestAgainstModel(t *testing.T) {
 	dir := t.TempDir()
 	c := newClock()
 	const h = 10 * time.Hour
-	o := Options{Horizon: h, InitialSlots: 8, Now: c.now}
+	o := Options{Horizon: h, InitialSlots: 8, Now: c.now, WriteBuffer: 5}
 	ix, err := Open(dir, o)
 	if err != nil {
 		t.Fatal(err)
@@ -459,10 +496,7 @@ func TestCountLostInCrash(t *testing.T) {
 	if err := ix.Add(es...); err != nil {
 		t.Fatal(err)
 	}
-	ix.mu.Lock()
-	ix.closeTables() // killed: no Sync
-	ix.closed = true
-	ix.mu.Unlock()
+	kill(t, ix, true)
 	ix = open(t, dir, c, Options{InitialSlots: 64})
 	for i := 32; i < 200; i++ {
 		e := entry(i, c.now())
@@ -488,7 +522,8 @@ func countReads(t testing.TB) *atomic.Int64 {
 	return n
 }
 
-// checkTags fails unless every tagged table's tags are those of its file's slots.
+// checkTags fails unless every tagged table's tags are those of its slots: in its buffer,
+// or else in its file.
 func checkTags(t *testing.T, ix *Index) {
 	t.Helper()
 	ix.mu.RLock()
@@ -506,8 +541,14 @@ func checkTags(t *testing.T, ix *Index) {
 		}
 		for i, tag := range tb.tags {
 			s := b[headerSize+i*slotSize:]
+			if p, ok := tb.buffered(uint64(i)); ok {
+				if Key(s[:16]) != (Key{}) && string(s[:slotSize]) != string(p[:]) {
+					t.Fatalf("%s: slot %d: buffered, and something else written there", tb.path, i)
+				}
+				s = p[:]
+			}
 			if want := tagOf(Key(s[:16])); tag != want {
-				t.Fatalf("%s: slot %d: tag %d, file says %d", tb.path, i, tag, want)
+				t.Fatalf("%s: slot %d: tag %d, file and buffer say %d", tb.path, i, tag, want)
 			}
 		}
 	}
@@ -563,11 +604,12 @@ func TestTagsAgainstModel(t *testing.T) {
 	c := newClock()
 	const h = 10 * time.Hour
 	budgets := []int{0, -1, 600}
+	buffers := []int{3, 0, 0} // the first writes its buffers often, from its goroutine
 	dirs := make([]string, len(budgets))
 	ixs := make([]*Index, len(budgets))
 	reopen := func(i int) {
 		var err error
-		if ixs[i], err = Open(dirs[i], Options{Horizon: h, InitialSlots: 8, Now: c.now, TagBudget: budgets[i]}); err != nil {
+		if ixs[i], err = Open(dirs[i], Options{Horizon: h, InitialSlots: 8, Now: c.now, TagBudget: budgets[i], WriteBuffer: buffers[i]}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -596,6 +638,10 @@ func TestTagsAgainstModel(t *testing.T) {
 	seq := uint64(0)
 	mixed := false // the small budget left some tables with tags and some without
 	check := func() {
+		for _, ix := range ixs {
+			checkTags(t, ix) // before and after the buffers are written
+			writeBuffers(t, ix)
+		}
 		sameTables(t, dirs...)
 		st := make([]Stats, len(ixs))
 		for i, ix := range ixs {
@@ -693,10 +739,7 @@ func TestTagsAgainstModel(t *testing.T) {
 			}
 		case op < 98: // killed: no Sync, the writes are in the page cache
 			for i, ix := range ixs {
-				ix.mu.Lock()
-				ix.closeTables()
-				ix.closed = true
-				ix.mu.Unlock()
+				kill(t, ix, true)
 				reopen(i)
 			}
 		default:
@@ -755,6 +798,16 @@ func TestTagsAvoidReads(t *testing.T) {
 		for _, e := range es[:200] {
 			mustFind(t, ix, e)
 		}
+		if n := reads.Load(); budget >= 0 && n != 0 {
+			t.Fatalf("200 buffered keys found with %d reads", n)
+		}
+		if err := ix.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		reads.Store(0)
+		for _, e := range es[:200] {
+			mustFind(t, ix, e)
+		}
 		if n := reads.Load(); budget >= 0 && n < 200 {
 			t.Fatalf("200 keys found with %d reads: a key is always read to be told from its tag", n)
 		}
@@ -784,6 +837,17 @@ func TestTagCollision(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := ix.Add(es[2]); err != nil {
+			t.Fatal(err)
+		}
+		reads.Store(0)
+		mustMiss(t, ix, k(3))
+		if n := reads.Load(); budget >= 0 && n != 0 {
+			t.Fatalf("lookup past three colliding buffered slots read %d times", n)
+		}
+		for _, e := range es {
+			mustFind(t, ix, e)
+		}
+		if err := ix.Sync(); err != nil {
 			t.Fatal(err)
 		}
 		reads.Store(0)
@@ -912,22 +976,197 @@ func TestTagReadErrorAtOpen(t *testing.T) {
 }
 
 // TestTagsDroppedOnWriteError: a slot whose write failed may hold anything, so its table
-// goes back to reads.
+// goes back to reads; a buffered write that failed stops the index, which still answers
+// for what it buffered.
 func TestTagsDroppedOnWriteError(t *testing.T) {
 	c := newClock()
-	ix := open(t, t.TempDir(), c, Options{InitialSlots: 8})
-	if err := ix.AddNew(entry(1, c.now())); err != nil {
+	for _, buffer := range []int{-1, 0} {
+		ix := open(t, t.TempDir(), c, Options{InitialSlots: 8, WriteBuffer: buffer})
+		if err := ix.AddNew(entry(1, c.now())); err != nil {
+			t.Fatal(err)
+		}
+		ix.tables[0].f.Close() // every write fails from here
+		err := ix.AddNew(entry(2, c.now()))
+		if buffer == 0 { // buffered: the write fails at Sync
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err = ix.Sync(); err == nil {
+				t.Fatal("Sync to a closed file: no error")
+			}
+			if err := ix.AddNew(entry(3, c.now())); err == nil {
+				t.Fatal("AddNew after a failed buffered write: no error")
+			}
+			if err := ix.Sync(); err == nil {
+				t.Fatal("Sync after a failed buffered write: no error")
+			}
+		} else if err == nil {
+			t.Fatal("AddNew to a closed file: no error")
+		}
+		if tags, _ := tagged(ix); tags[0] {
+			t.Fatalf("buffer %d: tags kept after a failed write", buffer)
+		}
+		if n := ix.Stats().TagBytes; n != 0 {
+			t.Fatalf("buffer %d: %d bytes of tags after a failed write", buffer, n)
+		}
+	}
+}
+
+// countWrites counts the writes of table slots until the test ends; fail, when set, makes
+// them fail.
+func countWrites(t testing.TB, fail *atomic.Bool) *atomic.Int64 {
+	n := new(atomic.Int64)
+	write := writeAt
+	writeAt = func(f *os.File, b []byte, off int64) (int, error) {
+		n.Add(1)
+		if fail != nil && fail.Load() {
+			return 0, errors.New("no space left on device")
+		}
+		return write(f, b, off)
+	}
+	t.Cleanup(func() { writeAt = write })
+	return n
+}
+
+// TestBufferedWrites: entries a few slots apart are written many to a write call, by the
+// index's goroutine once a buffer is full and by Sync, and are all there after a reopen;
+// entries far apart are written one by one.
+func TestBufferedWrites(t *testing.T) {
+	writes := countWrites(t, nil)
+	c := newClock()
+	dir := t.TempDir()
+	const buffer = 4000
+	ix := open(t, dir, c, Options{InitialSlots: 1 << 14, WriteBuffer: buffer})
+	var es []Entry
+	add := func(n int) {
+		for range n { // a table of 16384 slots: a few apart
+			e := entry(len(es), c.now())
+			es = append(es, e)
+			if err := ix.AddNew(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	buffered := func() int {
+		ix.mu.RLock()
+		defer ix.mu.RUnlock()
+		return ix.tables[0].pend.len() + ix.tables[0].flushing.len()
+	}
+	add(buffer - 1)
+	if n := writes.Load(); n != 0 || buffered() != buffer-1 {
+		t.Fatalf("%d writes, %d buffered, before the buffer is full", n, buffered())
+	}
+	add(1)
+	for deadline := time.Now().Add(10 * time.Second); buffered() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a full buffer still holds %d entries after 10s", buffered())
+		}
+	}
+	if n := writes.Swap(0); n == 0 || n > buffer/50 {
+		t.Fatalf("a full buffer of %d written with %d calls", buffer, n)
+	}
+	add(2000)
+	for _, e := range es {
+		mustFind(t, ix, e)
+	}
+	checkTags(t, ix)
+	if err := ix.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	ix.tables[0].f.Close() // every write fails from here
-	if err := ix.AddNew(entry(2, c.now())); err == nil {
-		t.Fatal("AddNew to a closed file: no error")
+	if n := buffered(); n != 0 {
+		t.Fatalf("%d entries buffered after Sync", n)
 	}
-	if tags, _ := tagged(ix); tags[0] {
-		t.Fatal("tags kept after a failed write")
+	if n := writes.Swap(0); n == 0 || n > 2000/50+1 { // and the count
+		t.Fatalf("Sync wrote 2000 entries with %d calls", n)
 	}
-	if n := ix.Stats().TagBytes; n != 0 {
-		t.Fatalf("%d bytes of tags after a failed write", n)
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix = open(t, dir, c, Options{InitialSlots: 1 << 14, WriteBuffer: buffer})
+	checkTags(t, ix)
+	for _, e := range es {
+		mustFind(t, ix, e)
+	}
+
+	// Sparse: a big table, few entries, each on its own.
+	sparse := open(t, t.TempDir(), c, Options{InitialSlots: 1 << 20})
+	writes.Store(0)
+	for i := range 50 {
+		if err := sparse.AddNew(entry(i, c.now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sparse.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := writes.Load(); n != 50 {
+		t.Fatalf("50 entries far apart written with %d calls, want one each", n)
+	}
+}
+
+// TestBufferFull: while its buffer cannot be written, a table buffers four times
+// WriteBuffer entries and writes the rest one by one, and every entry is found.
+func TestBufferFull(t *testing.T) {
+	writes := countWrites(t, nil)
+	c := newClock()
+	const buffer = 50
+	ix := open(t, t.TempDir(), c, Options{InitialSlots: 1 << 12, WriteBuffer: buffer})
+	ix.flushMu.Lock() // a write of the buffers under way, stuck
+	var es []Entry
+	for i := range 300 {
+		e := entry(i, c.now())
+		es = append(es, e)
+		if err := ix.AddNew(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix.mu.RLock()
+	held := ix.tables[0].pend.len()
+	ix.mu.RUnlock()
+	if held != 4*buffer || writes.Load() != int64(len(es)-held) {
+		t.Fatalf("%d buffered, %d written, of %d", held, writes.Load(), len(es))
+	}
+	for _, e := range es {
+		mustFind(t, ix, e)
+	}
+	checkTags(t, ix)
+	ix.flushMu.Unlock()
+	if err := ix.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	checkTags(t, ix)
+	for _, e := range es {
+		mustFind(t, ix, e)
+	}
+}
+
+// TestBufferWriteError: a failed write of a full buffer, by the index's goroutine, stops
+// the index: adds and Sync report it, and lookups still find what was buffered.
+func TestBufferWriteError(t *testing.T) {
+	fail := new(atomic.Bool)
+	countWrites(t, fail)
+	c := newClock()
+	ix := open(t, t.TempDir(), c, Options{InitialSlots: 1 << 10, WriteBuffer: 20})
+	fail.Store(true)
+	var es []Entry
+	var err error
+	for i := 0; i < 10_000 && err == nil; i++ {
+		e := entry(i, c.now())
+		if err = ix.AddNew(e); err == nil {
+			es = append(es, e)
+		}
+		if i%20 == 0 {
+			time.Sleep(time.Millisecond) // let the goroutine write the buffer
+		}
+	}
+	if err == nil {
+		t.Fatal("adds go on after the buffer's write failed")
+	}
+	if err := ix.Sync(); err == nil {
+		t.Fatal("Sync after a failed write: no error")
+	}
+	for _, e := range es {
+		mustFind(t, ix, e)
 	}
 }
 
@@ -1118,5 +1357,44 @@ func BenchmarkWriteCost(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBuffer: a buffer finds every slot it holds, across growth, and no other.
+func TestBuffer(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for round := range 3 {
+		b := &buffer{}
+		if _, ok := b.get(1); ok || b.len() != 0 {
+			t.Fatal("found in an empty buffer")
+		}
+		model := map[uint64][slotSize]byte{}
+		for len(model) < 5000 {
+			slot := uint64(r.IntN(1 << 14)) // many share a home
+			if round == 2 {
+				slot = r.Uint64() >> 24
+			}
+			if _, ok := model[slot]; ok {
+				continue
+			}
+			var s [slotSize]byte
+			binary.LittleEndian.PutUint64(s[:], r.Uint64())
+			model[slot] = s
+			b.add(slot, s[:])
+		}
+		if b.len() != len(model) {
+			t.Fatalf("round %d: %d entries, want %d", round, b.len(), len(model))
+		}
+		for slot, want := range model {
+			if got, ok := b.get(slot); !ok || *got != want {
+				t.Fatalf("round %d: slot %d: %v %v", round, slot, got, ok)
+			}
+		}
+		for range 5000 {
+			slot := uint64(r.IntN(1 << 15))
+			if _, ok := b.get(slot); ok != (model[slot] != [slotSize]byte{}) {
+				t.Fatalf("round %d: slot %d found %v", round, slot, ok)
+			}
+		}
 	}
 }
