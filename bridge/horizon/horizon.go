@@ -913,7 +913,7 @@ func (ix *Index) put(t *table, slot uint64, k Key, seq uint64, at int64, buf *[w
 	binary.LittleEndian.PutUint64(s[24:], uint64(at))
 	if t.tags != nil && t.pend.len() < 4*ix.buffer {
 		if t.pend == nil {
-			t.pend = &buffer{ents: make([]bufEntry, 0, ix.buffer)}
+			t.pend = &buffer{ents: make([]bufEntry, 0, min(ix.buffer, int(t.mask+1)/2))} // a table is given a successor once half full
 		}
 		t.pend.add(slot, s)
 		if t.pend.len() >= ix.buffer {
