@@ -463,17 +463,24 @@ func TestLocked(t *testing.T) {
 	again.Close()
 }
 
+// addNew adds the entries from to from+n-1, stored at at, with one AddNew each.
+func addNew(t *testing.T, ix *Index, from, n int, at time.Time) []Entry {
+	t.Helper()
+	es := make([]Entry, 0, n)
+	for i := from; i < from+n; i++ {
+		e := entry(i, at)
+		if err := ix.AddNew(e); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		es = append(es, e)
+	}
+	return es
+}
+
 func TestAddNew(t *testing.T) {
 	c := newClock()
 	ix := open(t, t.TempDir(), c, Options{InitialSlots: 8})
-	var es []Entry
-	for i := range 2000 {
-		e := entry(i, c.now())
-		es = append(es, e)
-		if err := ix.AddNew(e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	es := addNew(t, ix, 0, 2000, c.now())
 	for _, e := range es {
 		mustFind(t, ix, e)
 	}
@@ -498,13 +505,7 @@ func TestCountLostInCrash(t *testing.T) {
 	}
 	kill(t, ix, true)
 	ix = open(t, dir, c, Options{InitialSlots: 64})
-	for i := 32; i < 200; i++ {
-		e := entry(i, c.now())
-		es = append(es, e)
-		if err := ix.AddNew(e); err != nil {
-			t.Fatalf("entry %d: %v", i, err)
-		}
-	}
+	es = append(es, addNew(t, ix, 32, 168, c.now())...)
 	for _, e := range es {
 		mustFind(t, ix, e)
 	}
@@ -1038,15 +1039,7 @@ func TestBufferedWrites(t *testing.T) {
 	const buffer = 4000
 	ix := open(t, dir, c, Options{InitialSlots: 1 << 14, WriteBuffer: buffer})
 	var es []Entry
-	add := func(n int) {
-		for range n { // a table of 16384 slots: a few apart
-			e := entry(len(es), c.now())
-			es = append(es, e)
-			if err := ix.AddNew(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	add := func(n int) { es = append(es, addNew(t, ix, len(es), n, c.now())...) } // a few slots apart
 	buffered := func() int {
 		ix.mu.RLock()
 		defer ix.mu.RUnlock()
@@ -1091,11 +1084,7 @@ func TestBufferedWrites(t *testing.T) {
 	// Sparse: a big table, few entries, each on its own.
 	sparse := open(t, t.TempDir(), c, Options{InitialSlots: 1 << 20})
 	writes.Store(0)
-	for i := range 50 {
-		if err := sparse.AddNew(entry(i, c.now())); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addNew(t, sparse, 0, 50, c.now())
 	if err := sparse.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -1112,14 +1101,7 @@ func TestBufferFull(t *testing.T) {
 	const buffer = 50
 	ix := open(t, t.TempDir(), c, Options{InitialSlots: 1 << 12, WriteBuffer: buffer})
 	ix.flushMu.Lock() // a write of the buffers under way, stuck
-	var es []Entry
-	for i := range 300 {
-		e := entry(i, c.now())
-		es = append(es, e)
-		if err := ix.AddNew(e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	es := addNew(t, ix, 0, 300, c.now())
 	ix.mu.RLock()
 	held := ix.tables[0].pend.len()
 	ix.mu.RUnlock()
