@@ -124,7 +124,8 @@ const (
 	tagChunk   = 1 << 20 // bytes read at a time to build the tags
 	tagDefault = 64 << 20
 	bufDefault = 1 << 16
-	bufMax     = 1 << 21 // four times it numbers the entries of a buffer in 24 bits
+	bufMax     = 1 << 21 // four times it still fits a buffer's positions in posBits
+	posBits    = 24      // a buffer being written is sorted as slot<<posBits | position
 	// runGap is how far apart, in slots, two buffered entries may lie and still be
 	// written in one run: copying up to 4 KiB of slots between them costs about what
 	// another write call does.
@@ -156,7 +157,7 @@ type Index struct {
 
 	buffer  int           // entries a table buffers before they are written; 0 for none
 	flushMu sync.Mutex    // held by whoever writes the buffers; taken before mu
-	keys    []uint64      // slot<<24 | position, of the buffer being written; under flushMu
+	keys    []uint64      // sortKey of each entry of the buffer being written; under flushMu
 	run     []byte        // a run's slots, read and written back; under flushMu
 	kick    chan struct{} // a buffer is full
 	stop    chan struct{}
@@ -983,7 +984,7 @@ func (ix *Index) flush(yield bool) error {
 		// The swapped-out buffer changes no more: read it without the lock.
 		keys := ix.keys[:0]
 		for i, e := range m.ents {
-			keys = append(keys, e.slot<<24|uint64(i))
+			keys = append(keys, sortKey(e.slot, i))
 		}
 		slices.Sort(keys)
 		ix.keys = keys
@@ -992,7 +993,7 @@ func (ix *Index) flush(yield bool) error {
 		}
 		for i := 0; i < len(keys) && !t.gone; {
 			j := i + 1
-			for j < len(keys) && keys[j]>>24-keys[j-1]>>24 <= runGap && keys[j]>>24-keys[i]>>24 < runMax {
+			for j < len(keys) && keySlot(keys[j])-keySlot(keys[j-1]) <= runGap && keySlot(keys[j])-keySlot(keys[i]) < runMax {
 				j++
 			}
 			if err := ix.writeRun(t, m, keys[i:j]); err != nil {
@@ -1010,25 +1011,25 @@ func (ix *Index) flush(yield bool) error {
 	return nil
 }
 
-// writeRun writes entries of m, the buffer being written (keys: ascending slot<<24 | their
-// position in m), to t's file: a slot alone with one write, more with one read of the slots from
+// writeRun writes entries of m, the buffer being written (keys: their sortKeys, ascending),
+// to t's file: a slot alone with one write, more with one read of the slots from
 // the first to the last, patched, and one write of them back. The slots between are
 // rewritten as they were.
 func (ix *Index) writeRun(t *table, m *buffer, keys []uint64) error {
-	first := keys[0] >> 24
+	first := keySlot(keys[0])
 	off := headerSize + int64(first)*slotSize
 	var err error
 	if len(keys) == 1 {
-		_, err = writeAt(t.f, m.ents[keys[0]&(1<<24-1)].s[:], off)
+		_, err = writeAt(t.f, m.ents[keyPos(keys[0])].s[:], off)
 	} else {
-		n := int(keys[len(keys)-1]>>24-first+1) * slotSize
+		n := int(keySlot(keys[len(keys)-1])-first+1) * slotSize
 		if cap(ix.run) < n {
 			ix.run = make([]byte, runMax*slotSize)
 		}
 		b := ix.run[:n]
 		if _, err = readAt(t.f, b, off); err == nil {
 			for _, k := range keys {
-				copy(b[(k>>24-first)*slotSize:], m.ents[k&(1<<24-1)].s[:])
+				copy(b[(keySlot(k)-first)*slotSize:], m.ents[keyPos(k)].s[:])
 			}
 			_, err = writeAt(t.f, b, off)
 		}
@@ -1039,6 +1040,12 @@ func (ix *Index) writeRun(t *table, m *buffer, keys []uint64) error {
 	}
 	return nil
 }
+
+// sortKey orders a buffer's entries by slot and keeps their positions; keySlot and keyPos
+// take it apart.
+func sortKey(slot uint64, pos int) uint64 { return slot<<posBits | uint64(pos) }
+func keySlot(k uint64) uint64             { return k >> posBits }
+func keyPos(k uint64) int                 { return int(k & (1<<posBits - 1)) }
 
 func (t *table) writeCount() error {
 	var b [8]byte

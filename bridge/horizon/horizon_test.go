@@ -272,7 +272,7 @@ func TestCorruptFiles(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	for _, o := range []Options{{}, {Horizon: time.Second}, {Horizon: time.Hour, InitialSlots: 100}, {Horizon: time.Hour, InitialSlots: 4}} {
+	for _, o := range []Options{{}, {Horizon: time.Second}, {Horizon: time.Hour, InitialSlots: 100}, {Horizon: time.Hour, InitialSlots: 4}, {Horizon: time.Hour, WriteBuffer: bufMax + 1}} {
 		if _, err := Open(t.TempDir(), o); err == nil {
 			t.Errorf("Open with %+v: no error", o)
 		}
