@@ -10,6 +10,7 @@ import (
 	"github.com/hookbus/hookbus/bridge"
 	"github.com/hookbus/hookbus/bridge/bench"
 	"github.com/hookbus/hookbus/bridge/config"
+	"github.com/hookbus/hookbus/bridge/embedded"
 	"github.com/hookbus/hookbus/bridge/embedded/embeddedtest"
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats.go"
@@ -40,34 +41,45 @@ sources:
 //     default): verify, index lookup, publish and wait for the ack, index the event.
 //   - jetstream-nohorizon: the same without the horizon (dedupe_horizon: 0s).
 //   - jetstream-parallel: the first, 64 requests in flight at once.
+//   - jetstream-parallel-natsgo: the same publishing through nats.go, as on an external
+//     cluster, instead of the in-process connection of the embedded server.
 //   - stub: a publisher that acknowledges at once, no horizon: the handler's own work.
 //
 // allocs/op counts every allocation in the process per request, the embedded NATS server's
 // included (it runs in-process, as in hookbus serve); stub isolates the handler's.
 func BenchmarkRequestPath(b *testing.B) {
 	b.Run("jetstream", func(b *testing.B) {
-		js := benchJetStream(b)
-		benchSerial(b, benchServer(b, benchPublisher(b, js), benchHorizon(b, js)))
+		js, ns := benchJetStream(b)
+		benchSerial(b, benchServer(b, benchPublisher(b, ns), benchHorizon(b, js)))
 	})
 	b.Run("jetstream-nohorizon", func(b *testing.B) {
-		benchSerial(b, benchServer(b, benchPublisher(b, benchJetStream(b)), nil))
+		_, ns := benchJetStream(b)
+		benchSerial(b, benchServer(b, benchPublisher(b, ns), nil))
 	})
 	b.Run("jetstream-parallel", func(b *testing.B) {
-		js := benchJetStream(b)
-		handle := benchServer(b, benchPublisher(b, js), benchHorizon(b, js))
-		var sender atomic.Uint32
-		b.ReportAllocs()
-		b.SetBytes(1024)
-		b.SetParallelism(32) // 64 goroutines on 2 cores
-		b.RunParallel(func(pb *testing.PB) {
-			r := newBenchRequest(b, uint16(sender.Add(1)))
-			for pb.Next() {
-				r.serve(b, handle)
-			}
-		})
+		js, ns := benchJetStream(b)
+		benchParallel(b, benchServer(b, benchPublisher(b, ns), benchHorizon(b, js)))
+	})
+	b.Run("jetstream-parallel-natsgo", func(b *testing.B) {
+		js, _ := benchJetStream(b)
+		benchParallel(b, benchServer(b, benchNATSPublisher(b, js), benchHorizon(b, js)))
 	})
 	b.Run("stub", func(b *testing.B) {
 		benchSerial(b, benchServer(b, &ackAtOnce{}, nil))
+	})
+}
+
+// benchParallel serves requests from 64 goroutines at once on 2 cores.
+func benchParallel(b *testing.B, handle fasthttp.RequestHandler) {
+	var sender atomic.Uint32
+	b.ReportAllocs()
+	b.SetBytes(1024)
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		r := newBenchRequest(b, uint16(sender.Add(1)))
+		for pb.Next() {
+			r.serve(b, handle)
+		}
 	})
 }
 
@@ -82,18 +94,30 @@ func benchSerial(b *testing.B, handle fasthttp.RequestHandler) {
 }
 
 // benchJetStream starts an embedded server and joins it in-process, as bridge.Run does.
-func benchJetStream(b *testing.B) jetstream.JetStream {
+func benchJetStream(b *testing.B) (jetstream.JetStream, *embedded.Server) {
 	b.Helper()
 	ns := embeddedtest.Start(b)
 	_, js := embeddedtest.Connect(b, ns, ns.InProcess())
 	if err := bridge.EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	return js
+	return js, ns
 }
 
-// benchPublisher is the publisher bridge.Run gives the ingress.
-func benchPublisher(b *testing.B, js jetstream.JetStream) bridge.Publisher {
+// benchPublisher is the publisher bridge.Run gives the ingress on its embedded server.
+func benchPublisher(b *testing.B, ns *embedded.Server) bridge.Publisher {
+	b.Helper()
+	p, err := bridge.NewInProcessPublisher(ns.InProcessConn, "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p
+}
+
+// benchNATSPublisher is the publisher bridge.Run gives the ingress on an external cluster,
+// here joined to the embedded server through nats.go.
+func benchNATSPublisher(b *testing.B, js jetstream.JetStream) bridge.Publisher {
 	b.Helper()
 	p, err := bridge.NewStreamPublisher(js.Conn())
 	if err != nil {

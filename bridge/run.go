@@ -28,6 +28,7 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		}
 	}
 	var ns *embedded.Server
+	var login embedded.User // the bridge's own, when the embedded server has auth on
 	opts := []nats.Option{
 		nats.Name("hookbus-bridge"),
 		// A publish while disconnected fails at once (answered 503) instead of waiting in a
@@ -60,7 +61,8 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 				return err
 			}
 			ecfg.Users = users
-			opts = append(opts, nats.UserInfo(users[0].Name, users[0].Password))
+			login = users[0]
+			opts = append(opts, nats.UserInfo(login.Name, login.Password))
 			log.Info().Str("credentials_dir", e.Auth.CredentialsDir).Int("agents", len(e.Auth.Agents)).
 				Msg("NATS auth on: every agent confined to its own subjects")
 		}
@@ -139,7 +141,14 @@ func Run(ctx context.Context, cfg *config.Config, log zerolog.Logger, ready func
 		defer hz.Close()
 		opts2 = append(opts2, WithHorizon(hz))
 	}
-	pub, err := NewStreamPublisher(nc)
+	// With the server embedded, requests publish over a connection of their own (see
+	// NewInProcessPublisher); the nats.go connection serves everything else.
+	var pub *StreamPublisher
+	if ns != nil {
+		pub, err = NewInProcessPublisher(ns.InProcessConn, login.Name, login.Password)
+	} else {
+		pub, err = NewStreamPublisher(nc)
+	}
 	if err != nil {
 		return err
 	}

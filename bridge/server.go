@@ -39,6 +39,7 @@ type Server struct {
 	log            zerolog.Logger
 	sampled        zerolog.Logger // one accepted request in 100
 	pub            Publisher
+	headerBlocks   bool // pub takes each message's header block written by its envelope
 	sources        map[string]*config.Source
 	publishTimeout time.Duration
 	http           *fasthttp.Server
@@ -135,6 +136,9 @@ func New(cfg *config.Config, pub Publisher, log zerolog.Logger, opts ...Option) 
 		s.publishTimeout = 5 * time.Second
 	}
 	s.deadlines.timeout = s.publishTimeout
+	if st, ok := pub.(storer); ok {
+		s.headerBlocks = st.takesBlocks()
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -338,7 +342,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		sm.inflight.Inc()
 		began = time.Now()
 	}
-	seq, duplicate, err := s.publish(pctx, msg)
+	seq, duplicate, err := s.publish(pctx, env)
 	if sm != nil {
 		sm.inflight.Dec()
 		sm.publish.Observe(time.Since(began).Seconds())
@@ -373,14 +377,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 // storer is what StreamPublisher adds to Publisher: a publish that allocates nothing.
 type storer interface {
-	store(ctx context.Context, msg *nats.Msg) (seq uint64, duplicate bool, err error)
+	// storeBlock publishes msg. block, when not nil, is msg.Header already written as a
+	// NATS header block.
+	storeBlock(ctx context.Context, msg *nats.Msg, block []byte) (seq uint64, duplicate bool, err error)
+	// takesBlocks says whether storeBlock uses a header block instead of msg.Header.
+	takesBlocks() bool
 }
 
-// publish stores msg and waits for its acknowledgement until ctx ends. Once it returns,
-// the publisher no longer holds msg.
-func (s *Server) publish(ctx context.Context, msg *nats.Msg) (seq uint64, duplicate bool, err error) {
+// publish stores env's message and waits for its acknowledgement until ctx ends. Once it
+// returns, the publisher no longer holds the message.
+func (s *Server) publish(ctx context.Context, env *envelope) (seq uint64, duplicate bool, err error) {
+	msg := &env.msg
 	if st, ok := s.pub.(storer); ok {
-		return st.store(ctx, msg)
+		return st.storeBlock(ctx, msg, env.block)
 	}
 	ack, err := s.pub.PublishMsg(ctx, msg)
 	if err != nil {
@@ -453,7 +462,11 @@ type envelope struct {
 	// (hID…); ce-specversion is set once.
 	vals [nHeaders][]string
 	// delivery is the ce-deliveryid value, in the map only while a delivery id is known.
-	delivery []string
+	delivery    []string
+	hasDelivery bool // the map holds delivery
+	// block is the header map written as a NATS header block when the publisher takes
+	// one (Server.headerBlocks), else nil; blockBuf keeps its memory.
+	block, blockBuf []byte
 }
 
 // The headers of every stored event that change from event to event, as indexes of
@@ -488,7 +501,7 @@ func newEnvelope() *envelope {
 
 // setDelivery sets ce-deliveryid, or removes it when id is empty.
 func (env *envelope) setDelivery(id string) {
-	_, had := env.msg.Header[subjects.HeaderDeliveryID]
+	had := env.hasDelivery
 	switch {
 	case id == "" && had:
 		delete(env.msg.Header, subjects.HeaderDeliveryID)
@@ -498,6 +511,7 @@ func (env *envelope) setDelivery(id string) {
 			env.msg.Header[subjects.HeaderDeliveryID] = env.delivery
 		}
 	}
+	env.hasDelivery = id != ""
 }
 
 // peek returns a request header's value without copying it: the string shares the
@@ -549,7 +563,26 @@ func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verif
 	env.setDelivery(delivery)
 	env.msg.Subject = subjects.Webhook(src.Name, event)
 	env.msg.Data = body
+	env.block = nil
+	if s.headerBlocks {
+		env.blockBuf = env.appendBlock(env.blockBuf[:0])
+		env.block = env.blockBuf
+	}
 	return env
+}
+
+// appendBlock appends the header map as a NATS header block, in a fixed order.
+func (env *envelope) appendBlock(b []byte) []byte {
+	b = append(b, headerBlockStart...)
+	b = appendHeaderField(b, subjects.HeaderSpecVersion, subjects.SpecVersion)
+	b = appendHeaderField(b, subjects.HeaderMsgID, env.vals[hID][0])
+	for i, k := range envelopeHeaders {
+		b = appendHeaderField(b, k, env.vals[i][0])
+	}
+	if env.hasDelivery {
+		b = appendHeaderField(b, subjects.HeaderDeliveryID, env.delivery[0])
+	}
+	return append(b, "\r\n"...)
 }
 
 // printable replaces bytes that cannot stand in a NATS header value.

@@ -22,11 +22,14 @@ import (
 // request gave up is never used again: an acknowledgement arriving late finds nobody and
 // is dropped, and one arriving for an earlier use of a waiter is told apart by the use.
 //
+// The publishes and their acknowledgements travel over a transport: a nats.go connection
+// (NewStreamPublisher), or a connection of the publisher's own to an embedded server
+// (NewInProcessPublisher).
+//
 // PublishMsg implements Publisher. After it returns the client no longer holds msg: the
 // connection copies what it sends, and nothing is resent behind the caller's back.
 type StreamPublisher struct {
-	nc     *nats.Conn
-	sub    *nats.Subscription
+	tr     transport
 	prefix string // <inbox>.
 
 	mu      sync.Mutex
@@ -34,6 +37,17 @@ type StreamPublisher struct {
 	waiters map[uint64]*waiter // every waiter not given up, free or in use
 	next    uint64
 	closed  bool
+}
+
+// transport carries publishes to JetStream and brings their acknowledgements back to
+// StreamPublisher.deliver.
+type transport interface {
+	// send publishes msg with the reply subject reply, which the caller may change once
+	// send returns; block, when not nil, is msg.Header written as a header block, which a
+	// transport may send instead. lost, when not nil, is closed if the acknowledgement of
+	// this publish can no longer arrive (its connection failed).
+	send(msg *nats.Msg, block []byte, reply string) (lost <-chan struct{}, err error)
+	close() error
 }
 
 // waiter is one request's place in line for its acknowledgement.
@@ -56,10 +70,16 @@ type ackResult struct {
 // as during an election) waits before it tries again, while its deadline allows.
 const noResponderRetry = 250 * time.Millisecond
 
+// errLost is the error of a publish whose connection failed before its acknowledgement
+// arrived: the event may or may not be stored.
+var errLost = errors.New("bridge: NATS connection lost before the acknowledgement")
+
 // NewStreamPublisher subscribes to the acknowledgements of nc's publishes.
 func NewStreamPublisher(nc *nats.Conn) (*StreamPublisher, error) {
-	p := &StreamPublisher{nc: nc, prefix: nc.NewInbox() + ".", waiters: map[uint64]*waiter{}}
-	sub, err := nc.Subscribe(p.prefix+"*.*", p.route)
+	p := &StreamPublisher{prefix: nc.NewInbox() + ".", waiters: map[uint64]*waiter{}}
+	sub, err := nc.Subscribe(p.prefix+"*.*", func(m *nats.Msg) {
+		p.deliver(m.Subject, m.Data, len(m.Data) == 0 && m.Header.Get("Status") == "503")
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: acknowledgement subscription: %w", err)
 	}
@@ -68,16 +88,31 @@ func NewStreamPublisher(nc *nats.Conn) (*StreamPublisher, error) {
 		sub.Unsubscribe()
 		return nil, fmt.Errorf("bridge: acknowledgement subscription: %w", err)
 	}
-	p.sub = sub
+	p.tr = &natsTransport{nc: nc, sub: sub}
 	return p, nil
 }
+
+// natsTransport publishes through a nats.go connection, which reconnects by itself.
+type natsTransport struct {
+	nc  *nats.Conn
+	sub *nats.Subscription
+}
+
+func (t *natsTransport) send(msg *nats.Msg, _ []byte, reply string) (<-chan struct{}, error) {
+	msg.Reply = reply
+	err := t.nc.PublishMsg(msg)
+	msg.Reply = ""
+	return nil, err
+}
+
+func (t *natsTransport) close() error { return t.sub.Unsubscribe() }
 
 // Close stops routing acknowledgements; publishes still waiting fail at their deadline.
 func (p *StreamPublisher) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
-	return p.sub.Unsubscribe()
+	return p.tr.close()
 }
 
 // PublishMsg stores msg and waits for its acknowledgement until ctx ends. Options are not
@@ -86,7 +121,7 @@ func (p *StreamPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ..
 	if len(opts) > 0 {
 		return nil, errors.New("bridge: StreamPublisher takes no publish options")
 	}
-	seq, dup, err := p.store(ctx, msg)
+	seq, dup, err := p.storeBlock(ctx, msg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +130,19 @@ func (p *StreamPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ..
 
 // store is PublishMsg without the allocation of a PubAck.
 func (p *StreamPublisher) store(ctx context.Context, msg *nats.Msg) (seq uint64, duplicate bool, err error) {
+	return p.storeBlock(ctx, msg, nil)
+}
+
+// takesBlocks says whether storeBlock writes a header block given to it instead of
+// encoding msg.Header, which only the in-process transport does.
+func (p *StreamPublisher) takesBlocks() bool {
+	_, ok := p.tr.(*inprocTransport)
+	return ok
+}
+
+// storeBlock is store with msg's header block, when block is not nil, written already
+// (see appendHeader); a transport that does not take blocks encodes msg.Header.
+func (p *StreamPublisher) storeBlock(ctx context.Context, msg *nats.Msg, block []byte) (seq uint64, duplicate bool, err error) {
 	w, err := p.get()
 	if err != nil {
 		return 0, false, err
@@ -102,16 +150,14 @@ func (p *StreamPublisher) store(ctx context.Context, msg *nats.Msg) (seq uint64,
 	for {
 		use := w.use.Add(1)
 		w.reply = strconv.AppendUint(w.reply[:w.base], use, 10)
-		// The subject aliases the waiter's buffer: the client copies it while sending,
+		// The subject aliases the waiter's buffer: the transport copies it while sending,
 		// and the buffer changes only at the waiter's next use.
-		msg.Reply = unsafeString(w.reply)
-		err = p.nc.PublishMsg(msg)
-		msg.Reply = ""
+		lost, err := p.tr.send(msg, block, unsafeString(w.reply))
 		if err != nil {
 			p.drop(w) // nothing should answer it; if something does, nobody listens
 			return 0, false, err
 		}
-		r, err := w.wait(ctx, use)
+		r, err := w.wait(ctx, use, lost)
 		if err != nil {
 			p.drop(w)
 			return 0, false, err
@@ -128,8 +174,9 @@ func (p *StreamPublisher) store(ctx context.Context, msg *nats.Msg) (seq uint64,
 	}
 }
 
-// wait returns the answer to the waiter's publish use.
-func (w *waiter) wait(ctx context.Context, use uint64) (ackResult, error) {
+// wait returns the answer to the waiter's publish use, or an error when ctx ends or lost
+// is closed first.
+func (w *waiter) wait(ctx context.Context, use uint64, lost <-chan struct{}) (ackResult, error) {
 	for {
 		select {
 		case r := <-w.ch:
@@ -138,6 +185,15 @@ func (w *waiter) wait(ctx context.Context, use uint64) (ackResult, error) {
 			} // else a late second answer to an earlier publish
 		case <-ctx.Done():
 			return ackResult{}, ctx.Err()
+		case <-lost:
+			select {
+			case r := <-w.ch: // it came before the connection failed
+				if r.use == use {
+					return r, nil
+				}
+			default:
+			}
+			return ackResult{}, errLost
 		}
 	}
 }
@@ -193,9 +249,10 @@ func (p *StreamPublisher) drop(w *waiter) {
 	p.mu.Unlock()
 }
 
-// route hands an acknowledgement to its waiter.
-func (p *StreamPublisher) route(m *nats.Msg) {
-	id, use, ok := parseReply(m.Subject[min(len(p.prefix), len(m.Subject)):])
+// deliver hands the acknowledgement data, received on subject, to its waiter.
+// noResponders says the server answered that nothing listens on the publish's subject.
+func (p *StreamPublisher) deliver(subject string, data []byte, noResponders bool) {
+	id, use, ok := parseReply(subject[min(len(p.prefix), len(subject)):])
 	if !ok {
 		return
 	}
@@ -206,10 +263,10 @@ func (p *StreamPublisher) route(m *nats.Msg) {
 		return
 	}
 	r := ackResult{use: use}
-	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+	if noResponders {
 		r.err = nats.ErrNoResponders
 	} else {
-		r.seq, r.duplicate, r.err = parsePubAck(m.Data)
+		r.seq, r.duplicate, r.err = parsePubAck(data)
 	}
 	select {
 	case w.ch <- r:

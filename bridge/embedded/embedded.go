@@ -153,3 +153,6 @@ func (l logAdapter) Fatalf(format string, v ...any) {
 func (l logAdapter) Errorf(format string, v ...any) { l.log.Error().Msgf(format, v...) }
 func (l logAdapter) Debugf(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
 func (l logAdapter) Tracef(format string, v ...any) { l.log.Trace().Msgf(format, v...) }
+
+// InProcessConn returns a new client connection to the server without a socket.
+func (s *Server) InProcessConn() (net.Conn, error) { return s.ns.InProcessConn() }
