@@ -20,8 +20,9 @@ import (
 
 // The in-process transport is a NATS client connection of the publisher's own to the
 // embedded server, for the request path only: HPUB out, the acknowledgements in as MSG,
-// and PING, PONG, INFO and -ERR handled; nothing else of the client protocol. It writes an
-// event's headers from its header map straight into the outgoing buffer, and hands each
+// and PING, PONG, INFO and -ERR handled; nothing else of the client protocol. It copies an
+// event's header block, which the envelope wrote once into a buffer of its own (or which it
+// writes from the header map), straight into the outgoing buffer, and hands each
 // acknowledgement to its request from the goroutine that reads it. A nats.go connection
 // allocates and fills a header block per publish, and routes each acknowledgement through
 // a second goroutine.
@@ -33,7 +34,7 @@ const (
 	// per wireWriteTimeout, not at every write: setting it costs a timer.
 	wireWriteTimeout = 30 * time.Second
 	// wireMaxBacklog bounds what publishes may queue for writing while the server reads
-	// slowly; beyond it a publish fails at once.
+	// slowly (wireConn.backlog); beyond it a publish fails at once.
 	wireMaxBacklog = 64 << 20
 	// wireMaxControl bounds a protocol line from the server, wireMaxMsg a message.
 	wireMaxControl = 4096
@@ -43,7 +44,7 @@ const (
 )
 
 var (
-	// errBacklog is the error of a publish while more than wireMaxBacklog waits to be written.
+	// errBacklog is the error of a publish while more than the backlog waits to be written.
 	errBacklog = errors.New("bridge: NATS connection backlog full")
 	// errProtocol reports a server message this client cannot read.
 	errProtocol = errors.New("bridge: NATS protocol error")
@@ -139,6 +140,7 @@ func (t *inprocTransport) close() error {
 type wireConn struct {
 	conn       net.Conn
 	maxPayload int64
+	backlog    int // wireMaxBacklog but in tests
 	deliver    func(subject string, data []byte, noResponders bool)
 	kick       chan struct{} // something to write
 	dead       chan struct{} // closed when the connection failed
@@ -223,7 +225,7 @@ func openWire(conn net.Conn, user, password, sub string, deliver func(string, []
 		return nil, err
 	}
 	c := &wireConn{
-		conn: conn, maxPayload: info.MaxPayload, deliver: deliver,
+		conn: conn, maxPayload: info.MaxPayload, backlog: wireMaxBacklog, deliver: deliver,
 		kick: make(chan struct{}, 1), dead: make(chan struct{}),
 	}
 	go c.readLoop(r, op)
@@ -280,7 +282,7 @@ func (c *wireConn) publish(msg *nats.Msg, block []byte, reply string) error {
 		c.mu.Unlock()
 		return err
 	}
-	if len(c.out) > wireMaxBacklog {
+	if len(c.out) > c.backlog {
 		c.mu.Unlock()
 		return errBacklog
 	}

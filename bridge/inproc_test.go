@@ -56,7 +56,7 @@ func TestInProcessHeaders(t *testing.T) {
 		var got [2]*jetstreamMsg
 		for j, p := range []*StreamPublisher{viaNATS, direct} {
 			m := &nats.Msg{Subject: subjects.Webhook("github", "push"), Header: h, Data: []byte("body " + strconv.Itoa(i))}
-			seq, _, err := p.store(ctx, m)
+			seq, _, err := p.storeBlock(ctx, m, nil)
 			if err != nil {
 				t.Fatalf("case %d, publisher %d: %v", i, j, err)
 			}
@@ -103,11 +103,11 @@ func TestInProcessRefusesBadMessages(t *testing.T) {
 		{&nats.Msg{Subject: "webhooks.github.push", Header: nats.Header{"Bad:Key": {"v"}}}, nats.ErrBadHeaderMsg},
 		{&nats.Msg{Subject: "webhooks.github.push", Data: big}, nats.ErrMaxPayload},
 	} {
-		if _, _, err := p.store(ctx, c.msg); !errors.Is(err, c.want) {
+		if _, _, err := p.storeBlock(ctx, c.msg, nil); !errors.Is(err, c.want) {
 			t.Errorf("%.40q: %v, want %v", c.msg.Subject, err, c.want)
 		}
 	}
-	if seq, _, err := p.store(ctx, webhookMsg("after")); err != nil || seq != 1 {
+	if seq, _, err := p.storeBlock(ctx, webhookMsg("after"), nil); err != nil || seq != 1 {
 		t.Fatalf("publish after the refusals: %d, %v", seq, err)
 	}
 }
@@ -139,7 +139,7 @@ func TestInProcessAuth(t *testing.T) {
 	if err := EnsureStreams(context.Background(), js, subjects.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if seq, _, err := p.store(context.Background(), webhookMsg("x")); err != nil || seq != 1 {
+	if seq, _, err := p.storeBlock(context.Background(), webhookMsg("x"), nil); err != nil || seq != 1 {
 		t.Fatalf("publish: %d, %v", seq, err)
 	}
 }
@@ -182,7 +182,7 @@ func TestInProcessAnswersPings(t *testing.T) {
 	nc.Flush()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if seq, _, err := p.store(ctx, &nats.Msg{Subject: "echo"}); err != nil || seq != 7 {
+	if seq, _, err := p.storeBlock(ctx, &nats.Msg{Subject: "echo"}, nil); err != nil || seq != 7 {
 		t.Fatalf("publish after the pings: %d, %v", seq, err)
 	}
 	if conn != p.tr.(*inprocTransport).cur.Load() {
@@ -217,7 +217,7 @@ func TestInProcessReconnects(t *testing.T) {
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		_, _, err := p.store(cctx, &nats.Msg{Subject: "silent"})
+		_, _, err := p.storeBlock(cctx, &nats.Msg{Subject: "silent"}, nil)
 		errc <- err
 	}()
 	<-held
@@ -233,7 +233,7 @@ func TestInProcessReconnects(t *testing.T) {
 	// Until redialGap has passed a publish fails fast; then one dials again.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		seq, _, err := p.store(ctx, webhookMsg("after"))
+		seq, _, err := p.storeBlock(ctx, webhookMsg("after"), nil)
 		if err == nil {
 			if seq != 1 {
 				t.Fatalf("after reconnecting: seq %d", seq)
@@ -287,7 +287,7 @@ func TestInProcessServerShutdown(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, _, err := p.store(ctx, &nats.Msg{Subject: "silent"})
+		_, _, err := p.storeBlock(ctx, &nats.Msg{Subject: "silent"}, nil)
 		errc <- err
 	}()
 	<-held
@@ -301,19 +301,19 @@ func TestInProcessServerShutdown(t *testing.T) {
 		t.Fatal("publish in flight still waiting after the server stopped")
 	}
 	time.Sleep(redialGap)
-	if _, _, err := p.store(context.Background(), webhookMsg("x")); err == nil {
+	if _, _, err := p.storeBlock(context.Background(), webhookMsg("x"), nil); err == nil {
 		t.Fatal("publish to a stopped server succeeded")
 	}
 }
 
-// TestInProcessBacklog: against a server that stops reading, publishes fail once
-// wireMaxBacklog waits to be written, and nothing blocks.
+// TestInProcessBacklog: against a server that stops reading, publishes fail once the
+// backlog (wireMaxBacklog, 1 MiB here) waits to be written, and nothing blocks.
 func TestInProcessBacklog(t *testing.T) {
 	client, srv := net.Pipe()
 	defer srv.Close()
 	go func() {
 		r := bufio.NewReader(srv)
-		fmt.Fprintf(srv, "INFO {\"max_payload\":%d,\"headers\":true}\r\n", 4<<20)
+		fmt.Fprintf(srv, "INFO {\"max_payload\":%d,\"headers\":true}\r\n", 64<<10)
 		for { // CONNECT, SUB, PING
 			line, err := r.ReadString('\n')
 			if err != nil {
@@ -332,7 +332,8 @@ func TestInProcessBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.fail(nats.ErrConnectionClosed)
-	msg := &nats.Msg{Subject: "webhooks.a.b", Data: make([]byte, 4<<20-1)}
+	c.backlog = 1 << 20
+	msg := &nats.Msg{Subject: "webhooks.a.b", Data: make([]byte, 64<<10-1)}
 	var n int
 	for n = 0; n < 100; n++ {
 		if err := c.publish(msg, nil, "_INBOX.x.1.1"); err != nil {
@@ -342,8 +343,13 @@ func TestInProcessBacklog(t *testing.T) {
 			break
 		}
 	}
-	if n*4 < wireMaxBacklog>>20 || n == 100 {
-		t.Fatalf("backlog full after %d publishes of 4 MiB", n)
+	// The writer took what was queued at its first wake-up and blocks; what came after
+	// fills the backlog up to one message past it.
+	c.mu.Lock()
+	queued := len(c.out)
+	c.mu.Unlock()
+	if n == 100 || queued <= c.backlog || queued > c.backlog+len(msg.Data)+100 {
+		t.Fatalf("after %d publishes of 64 KiB: %d bytes queued, backlog %d", n, queued, c.backlog)
 	}
 }
 

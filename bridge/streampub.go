@@ -107,7 +107,8 @@ func (t *natsTransport) send(msg *nats.Msg, _ []byte, reply string) (<-chan stru
 
 func (t *natsTransport) close() error { return t.sub.Unsubscribe() }
 
-// Close stops routing acknowledgements; publishes still waiting fail at their deadline.
+// Close stops routing acknowledgements. Publishes still waiting fail: at their deadline
+// with nats.go, at once with the in-process connection.
 func (p *StreamPublisher) Close() error {
 	p.mu.Lock()
 	p.closed = true
@@ -128,11 +129,6 @@ func (p *StreamPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ..
 	return &jetstream.PubAck{Sequence: seq, Duplicate: dup}, nil
 }
 
-// store is PublishMsg without the allocation of a PubAck.
-func (p *StreamPublisher) store(ctx context.Context, msg *nats.Msg) (seq uint64, duplicate bool, err error) {
-	return p.storeBlock(ctx, msg, nil)
-}
-
 // takesBlocks says whether storeBlock writes a header block given to it instead of
 // encoding msg.Header, which only the in-process transport does.
 func (p *StreamPublisher) takesBlocks() bool {
@@ -140,8 +136,9 @@ func (p *StreamPublisher) takesBlocks() bool {
 	return ok
 }
 
-// storeBlock is store with msg's header block, when block is not nil, written already
-// (see appendHeader); a transport that does not take blocks encodes msg.Header.
+// storeBlock is PublishMsg without the allocation of a PubAck. block, when not nil, is
+// msg's header block written already (see appendHeader); a transport that does not take
+// blocks encodes msg.Header.
 func (p *StreamPublisher) storeBlock(ctx context.Context, msg *nats.Msg, block []byte) (seq uint64, duplicate bool, err error) {
 	w, err := p.get()
 	if err != nil {

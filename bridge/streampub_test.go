@@ -134,7 +134,7 @@ func TestStreamPublisherStores(t *testing.T) {
 				wg.Go(func() {
 					for i := g; i < n; i += 16 {
 						cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-						seq, dup, err := p.store(cctx, webhookMsg("e"+strconv.Itoa(i)))
+						seq, dup, err := p.storeBlock(cctx, webhookMsg("e"+strconv.Itoa(i)), nil)
 						cancel()
 						if err != nil || dup {
 							t.Errorf("event %d: %d, %v, %v", i, seq, dup, err)
@@ -162,7 +162,7 @@ func TestStreamPublisherStores(t *testing.T) {
 					t.Fatalf("event %d answered sequence %d, which holds %s", i, seq, got)
 				}
 			}
-			seq, dup, err := p.store(ctx, webhookMsg("e7"))
+			seq, dup, err := p.storeBlock(ctx, webhookMsg("e7"), nil)
 			if err != nil || !dup || seq != seqs[7] {
 				t.Fatalf("second copy of e7: %d, %v, %v; want %d, duplicate", seq, dup, err, seqs[7])
 			}
@@ -184,7 +184,7 @@ func TestStreamPublisherRefusals(t *testing.T) {
 
 			// No stream: "no responders" until the deadline leaves no time for another try.
 			cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-			_, _, err := p.store(cctx, webhookMsg("a"))
+			_, _, err := p.storeBlock(cctx, webhookMsg("a"), nil)
 			cancel()
 			if !errors.Is(err, nats.ErrNoResponders) {
 				t.Fatalf("no stream: %v", err)
@@ -198,7 +198,7 @@ func TestStreamPublisherRefusals(t *testing.T) {
 				}
 			}()
 			cctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-			seq, _, err := p.store(cctx, webhookMsg("b"))
+			seq, _, err := p.storeBlock(cctx, webhookMsg("b"), nil)
 			cancel()
 			if err != nil || seq != 1 {
 				t.Fatalf("publish retried across the stream's creation: %d, %v", seq, err)
@@ -214,12 +214,12 @@ func TestStreamPublisherRefusals(t *testing.T) {
 			if _, err := js.UpdateStream(ctx, cfg); err != nil {
 				t.Fatal(err)
 			}
-			if seq, _, err := p.store(ctx, webhookMsg("c")); err == nil {
+			if seq, _, err := p.storeBlock(ctx, webhookMsg("c"), nil); err == nil {
 				t.Fatalf("oversized event acknowledged at %d", seq)
 			}
 
 			p.Close()
-			if _, _, err := p.store(ctx, webhookMsg("d")); err == nil {
+			if _, _, err := p.storeBlock(ctx, webhookMsg("d"), nil); err == nil {
 				t.Fatal("closed publisher published")
 			}
 		})
@@ -259,7 +259,7 @@ func TestStreamPublisherLateAnswers(t *testing.T) {
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), timeout)
 					defer cancel()
-					s, _, err := p.store(ctx, &nats.Msg{Subject: "fake.x", Data: []byte(strconv.FormatUint(seq, 10))})
+					s, _, err := p.storeBlock(ctx, &nats.Msg{Subject: "fake.x", Data: []byte(strconv.FormatUint(seq, 10))}, nil)
 					seqc <- s
 					errc <- err
 				}()
