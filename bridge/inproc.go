@@ -262,7 +262,7 @@ func (c *wireConn) fail(err error) {
 // publish queues msg, with the reply subject reply, for writing. block, when not nil, is
 // msg.Header already written by appendHeader or an equivalent.
 func (c *wireConn) publish(msg *nats.Msg, block []byte, reply string) error {
-	if !validSubject(msg.Subject) || (reply != "" && !validSubject(reply)) {
+	if !validSubject(msg.Subject) { // the reply is the publisher's own
 		return nats.ErrBadSubject
 	}
 	hlen := len(block)

@@ -462,8 +462,7 @@ type envelope struct {
 	// (hID…); ce-specversion is set once.
 	vals [nHeaders][]string
 	// delivery is the ce-deliveryid value, in the map only while a delivery id is known.
-	delivery    []string
-	hasDelivery bool // the map holds delivery
+	delivery []string
 	// block is the header map written as a NATS header block when the publisher takes
 	// one (Server.headerBlocks), else nil; blockBuf keeps its memory.
 	block, blockBuf []byte
@@ -501,7 +500,7 @@ func newEnvelope() *envelope {
 
 // setDelivery sets ce-deliveryid, or removes it when id is empty.
 func (env *envelope) setDelivery(id string) {
-	had := env.hasDelivery
+	_, had := env.msg.Header[subjects.HeaderDeliveryID]
 	switch {
 	case id == "" && had:
 		delete(env.msg.Header, subjects.HeaderDeliveryID)
@@ -511,7 +510,6 @@ func (env *envelope) setDelivery(id string) {
 			env.msg.Header[subjects.HeaderDeliveryID] = env.delivery
 		}
 	}
-	env.hasDelivery = id != ""
 }
 
 // peek returns a request header's value without copying it: the string shares the
@@ -579,8 +577,8 @@ func (env *envelope) appendBlock(b []byte) []byte {
 	for i, k := range envelopeHeaders {
 		b = appendHeaderField(b, k, env.vals[i][0])
 	}
-	if env.hasDelivery {
-		b = appendHeaderField(b, subjects.HeaderDeliveryID, env.delivery[0])
+	if d, ok := env.msg.Header[subjects.HeaderDeliveryID]; ok {
+		b = appendHeaderField(b, subjects.HeaderDeliveryID, d[0])
 	}
 	return append(b, "\r\n"...)
 }
