@@ -205,22 +205,7 @@ func TestInProcessReconnects(t *testing.T) {
 	if err := EnsureStreams(ctx, js, subjects.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// A subscriber that never answers holds a publish in flight.
-	held := make(chan struct{}, 1)
-	sub, err := nc.Subscribe("silent", func(*nats.Msg) { held <- struct{}{} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	nc.Flush()
-	errc := make(chan error, 1)
-	go func() {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		_, _, err := p.storeBlock(cctx, &nats.Msg{Subject: "silent"}, nil)
-		errc <- err
-	}()
-	<-held
+	errc := publishHeld(t, nc, p)
 	disconnect(t, ns.NATS(), "hookbus-bridge")
 	select {
 	case err := <-errc:
@@ -245,6 +230,30 @@ func TestInProcessReconnects(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// publishHeld starts a publish through p that a subscriber on nc receives and never
+// answers, and returns once it is in flight; the publish's error arrives on the channel.
+func publishHeld(t *testing.T, nc *nats.Conn, p *StreamPublisher) <-chan error {
+	t.Helper()
+	held := make(chan struct{}, 1)
+	sub, err := nc.Subscribe("silent", func(*nats.Msg) { held <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, _, err := p.storeBlock(ctx, &nats.Msg{Subject: "silent"}, nil)
+		errc <- err
+	}()
+	<-held
+	return errc
 }
 
 // disconnect closes the server's side of every connection named name.
@@ -278,19 +287,7 @@ func TestInProcessServerShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	held := make(chan struct{}, 1)
-	if _, err := nc.Subscribe("silent", func(*nats.Msg) { held <- struct{}{} }); err != nil {
-		t.Fatal(err)
-	}
-	nc.Flush()
-	errc := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, _, err := p.storeBlock(ctx, &nats.Msg{Subject: "silent"}, nil)
-		errc <- err
-	}()
-	<-held
+	errc := publishHeld(t, nc, p)
 	ns.Shutdown()
 	select {
 	case err := <-errc:
