@@ -144,7 +144,6 @@ type wireConn struct {
 	deliver    func(subject string, data []byte, noResponders bool)
 	kick       chan struct{} // something to write
 	dead       chan struct{} // closed when the connection failed
-	broken     atomic.Bool
 
 	mu        sync.Mutex
 	out       []byte // protocol waiting to be written
@@ -233,7 +232,14 @@ func openWire(conn net.Conn, user, password, sub string, deliver func(string, []
 	return c, nil
 }
 
-func (c *wireConn) failed() bool { return c.broken.Load() }
+func (c *wireConn) failed() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
 
 func (c *wireConn) error() error {
 	c.mu.Lock()
@@ -253,7 +259,6 @@ func (c *wireConn) fail(err error) {
 	}
 	c.err = err
 	c.out = nil
-	c.broken.Store(true)
 	close(c.dead)
 	c.mu.Unlock()
 	c.conn.Close()
