@@ -39,6 +39,9 @@ const (
 	// wireMaxControl bounds a protocol line from the server, wireMaxMsg a message.
 	wireMaxControl = 4096
 	wireMaxMsg     = 64 << 20
+	// wireName is the connection's name in the server's connection list, beside the
+	// bridge's nats.go connection, "hookbus-bridge".
+	wireName = "hookbus-ingress"
 	// redialGap is the least time between two dials after a connection failed.
 	redialGap = 250 * time.Millisecond
 )
@@ -189,7 +192,7 @@ func openWire(conn net.Conn, user, password, sub string, deliver func(string, []
 		return nil, nats.ErrHeadersNotSupported
 	}
 	hello, err := json.Marshal(wireConnect{
-		Name: "hookbus-bridge", Lang: "go", Version: "hookbus", Protocol: 1,
+		Name: wireName, Lang: "go", Version: "hookbus", Protocol: 1,
 		Headers: true, NoResponders: true, User: user, Pass: password,
 	})
 	if err != nil {

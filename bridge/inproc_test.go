@@ -206,7 +206,7 @@ func TestInProcessReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	errc := publishHeld(t, nc, p)
-	disconnect(t, ns.NATS(), "hookbus-bridge")
+	disconnect(t, ns.NATS(), wireName)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, errLost) {
