@@ -18,6 +18,7 @@ import (
 	"github.com/hookbus/hookbus/subjects"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
@@ -194,13 +195,7 @@ func TestInProcessAnswersPings(t *testing.T) {
 // acknowledgement fails at once instead of at its deadline, and a later publish dials a
 // new connection.
 func TestInProcessReconnects(t *testing.T) {
-	ns := embeddedtest.Start(t)
-	nc, js := embeddedtest.Connect(t, ns)
-	p, err := NewInProcessPublisher(ns.InProcessConn, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	ns, p, nc, js := inProcessFor(t)
 	ctx := context.Background()
 	if err := EnsureStreams(ctx, js, subjects.StreamOptions{}); err != nil {
 		t.Fatal(err)
@@ -230,6 +225,20 @@ func TestInProcessReconnects(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// inProcessFor starts an embedded server for a test and returns it with an in-process
+// publisher and a nats.go connection to it.
+func inProcessFor(t *testing.T) (*embedded.Server, *StreamPublisher, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ns := embeddedtest.Start(t)
+	nc, js := embeddedtest.Connect(t, ns)
+	p, err := NewInProcessPublisher(ns.InProcessConn, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return ns, p, nc, js
 }
 
 // publishHeld starts a publish through p that a subscriber on nc receives and never
@@ -280,13 +289,7 @@ func disconnect(t *testing.T, ns *server.Server, name string) {
 // TestInProcessServerShutdown: publishes in flight when the server stops fail at once, and
 // later ones fail too.
 func TestInProcessServerShutdown(t *testing.T) {
-	ns := embeddedtest.Start(t)
-	nc, _ := embeddedtest.Connect(t, ns)
-	p, err := NewInProcessPublisher(ns.InProcessConn, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	ns, p, nc, _ := inProcessFor(t)
 	errc := publishHeld(t, nc, p)
 	ns.Shutdown()
 	select {

@@ -464,8 +464,8 @@ type envelope struct {
 	// delivery is the ce-deliveryid value, in the map only while a delivery id is known.
 	delivery []string
 	// block is the header map written as a NATS header block when the publisher takes
-	// one (Server.headerBlocks), else nil; blockBuf keeps its memory.
-	block, blockBuf []byte
+	// one (Server.headerBlocks), else nil. Envelopes are pooled per Server.
+	block []byte
 }
 
 // The headers of every stored event that change from event to event, as indexes of
@@ -561,10 +561,8 @@ func (s *Server) message(ctx *fasthttp.RequestCtx, src *config.Source, res verif
 	env.setDelivery(delivery)
 	env.msg.Subject = subjects.Webhook(src.Name, event)
 	env.msg.Data = body
-	env.block = nil
 	if s.headerBlocks {
-		env.blockBuf = env.appendBlock(env.blockBuf[:0])
-		env.block = env.blockBuf
+		env.block = env.appendBlock(env.block[:0])
 	}
 	return env
 }
